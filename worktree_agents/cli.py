@@ -1,0 +1,132 @@
+"""The `wta` command line: argument parsing and dispatch only, plus the one error handler."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from typer.exceptions import TyperException
+
+from worktree_agents import __version__
+from worktree_agents.commands.plan import PlanFormat
+from worktree_agents.crashlog import write_crash_log
+from worktree_agents.errors import ExitCode, WtaError
+from worktree_agents.output import envelope, error_entries, print_error, print_json
+from worktree_agents.plan import default_plan_path
+
+app = typer.Typer(
+    name="wta",
+    help="Run coding agents in parallel git worktrees, driven by a feature DAG.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+PlanOption = Annotated[
+    Path | None,
+    typer.Option("--plan", help="The plan file [default: wta.toml at the repository root]."),
+]
+
+
+class _JsonMode:
+    """Which command, if any, promised a JSON envelope on stdout (errors go there too)."""
+
+    command: str | None = None
+
+
+def _plan_path(option: Path | None) -> Path:
+    return option if option is not None else default_plan_path(Path.cwd())
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"wta {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Run coding agents in parallel git worktrees, driven by a feature DAG."""
+
+
+@app.command()
+def init(
+    plan: PlanOption = None,
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            help="Import an Autocoder/AutoForge features.db or a quickstart feature_list.json.",
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing plan.")] = False,
+) -> int:
+    """Write a commented starter wta.toml, or import a feature list."""
+    from worktree_agents.commands.init import run_init
+
+    print(run_init(_plan_path(plan), source, force))
+    return 0
+
+
+@app.command("plan")
+def plan_command(
+    plan: PlanOption = None,
+    fmt: Annotated[
+        PlanFormat, typer.Option("--format", help="Output format.", case_sensitive=False)
+    ] = PlanFormat.TEXT,
+) -> int:
+    """Validate the plan, then show waves, the critical path, and what would run."""
+    from worktree_agents.commands.plan import run_plan
+
+    if fmt is PlanFormat.JSON:
+        _JsonMode.command = "plan"
+    return run_plan(_plan_path(plan), fmt)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run one command and map every outcome to an exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    _JsonMode.command = None
+    try:
+        result = app(args=args, prog_name="wta", standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        sys.stderr.write("wta: interrupted\n")
+        return ExitCode.INTERRUPTED
+    except TyperException as exc:  # a usage error: click's message, with the usage line
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            sys.stderr.write(f"wta: error: {exc.format_message()}\n")
+        return ExitCode.USAGE
+    except WtaError as exc:
+        if _JsonMode.command is not None:
+            print_json(envelope(_JsonMode.command, exc.exit_code, None, error_entries(exc)))
+        else:
+            print_error(exc)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("wta: interrupted\n")
+        return ExitCode.INTERRUPTED
+    except Exception as exc:
+        path = write_crash_log(exc, args)
+        sys.stderr.write(
+            f"wta: internal error: {type(exc).__name__}: {exc}\n"
+            f"A crash log with the details is at {path}; please attach it to a bug report.\n"
+        )
+        return ExitCode.INTERNAL
+    return int(result) if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

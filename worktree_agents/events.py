@@ -1,0 +1,275 @@
+"""The run's event log: one typed, versioned pydantic model per kind, appended as JSON lines.
+
+Secrets found in the environment are redacted from every string before it is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Literal, TypeAlias
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+from worktree_agents.domain import CommitSha, FailureReason, FeatureId, RunId
+from worktree_agents.errors import StoreError
+
+EVENT_SCHEMA = 1
+SUMMARY_MAX = 200
+REDACTED = "***"
+SECRET_MIN_LENGTH = 8
+# AUTH(?!OR): GIT_AUTHOR_NAME is no secret, GITHUB_AUTH_TOKEN is.
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH(?!OR)")
+
+Stage: TypeAlias = Literal["feature", "merge"]
+
+
+def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Values of secret-looking variables, longest first so a secret inside another goes too."""
+    env = os.environ if environ is None else environ
+    found = {
+        value
+        for name, value in env.items()
+        if len(value) >= SECRET_MIN_LENGTH and _SECRET_NAME.search(name.upper())
+    }
+    return sorted(found, key=len, reverse=True)
+
+
+def redact(text: str, environ: Mapping[str, str] | None = None) -> str:
+    """Replace every secret value from the environment in `text` with ***."""
+    for value in secret_values(environ):
+        text = text.replace(value, REDACTED)
+    return text
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    schema_version: int = Field(default=EVENT_SCHEMA, alias="v")
+    ts: float = Field(default_factory=time.time)
+    run_id: RunId
+    kind: str
+
+
+class RunStarted(Event):
+    kind: Literal["run_started"] = "run_started"
+    plan_path: str
+    parallel: int
+    features: tuple[FeatureId, ...]
+
+
+class RunFinished(Event):
+    kind: Literal["run_finished"] = "run_finished"
+    status: str
+    merged: int
+    failed: int
+    skipped: int
+    cost_usd: float
+    duration_s: float
+
+
+class FeatureReady(Event):
+    kind: Literal["feature_ready"] = "feature_ready"
+    feature_id: FeatureId
+
+
+class WorktreeCreated(Event):
+    kind: Literal["worktree_created"] = "worktree_created"
+    feature_id: FeatureId
+    path: str
+    branch: str
+    base_commit: CommitSha
+
+
+class AgentStarted(Event):
+    kind: Literal["agent_started"] = "agent_started"
+    feature_id: FeatureId
+    attempt: int
+    profile: str
+    backend: str
+    model: str | None
+
+
+class ToolUsed(Event):
+    kind: Literal["tool_used"] = "tool_used"
+    feature_id: FeatureId
+    attempt: int
+    tool: str
+    summary: str
+
+    @field_validator("summary")
+    @classmethod
+    def _shorten(cls, summary: str) -> str:
+        summary = redact(summary)  # before cutting, so no prefix of a secret survives
+        if len(summary) <= SUMMARY_MAX:
+            return summary
+        return summary[: SUMMARY_MAX - 1] + "…"
+
+
+class AgentFinished(Event):
+    kind: Literal["agent_finished"] = "agent_finished"
+    feature_id: FeatureId
+    attempt: int
+    ok: bool
+    reason: FailureReason | None
+    cost_usd: float | None
+    turns: int | None
+    duration_s: float
+
+
+class VerifyStarted(Event):
+    kind: Literal["verify_started"] = "verify_started"
+    feature_id: FeatureId
+    command: str
+    stage: Stage
+
+
+class VerifyFinished(Event):
+    kind: Literal["verify_finished"] = "verify_finished"
+    feature_id: FeatureId
+    command: str
+    stage: Stage
+    ok: bool
+    exit_code: int | None  # None: killed on timeout
+    duration_s: float
+
+
+class MergeStarted(Event):
+    kind: Literal["merge_started"] = "merge_started"
+    feature_id: FeatureId
+
+
+class Merged(Event):
+    kind: Literal["merged"] = "merged"
+    feature_id: FeatureId
+    commit: CommitSha
+    integration_head: CommitSha
+
+
+class Conflict(Event):
+    kind: Literal["conflict"] = "conflict"
+    feature_id: FeatureId
+    paths: tuple[str, ...]
+    touched_by: tuple[FeatureId, ...]  # merged features that changed those paths
+
+
+class Skipped(Event):
+    kind: Literal["skipped"] = "skipped"
+    feature_id: FeatureId
+    because: FeatureId
+
+
+class GuardrailTripped(Event):
+    kind: Literal["guardrail_tripped"] = "guardrail_tripped"
+    feature_id: FeatureId | None  # None: a run-wide rule (run budget, circuit breaker)
+    rule: str
+    detail: str
+
+
+class Retry(Event):
+    kind: Literal["retry"] = "retry"
+    feature_id: FeatureId
+    attempt: int  # the attempt about to start
+    reason: FailureReason
+    profile: str
+
+
+class FeatureFailed(Event):
+    kind: Literal["feature_failed"] = "feature_failed"
+    feature_id: FeatureId
+    reason: FailureReason
+    detail: str | None
+
+
+AnyEvent: TypeAlias = Annotated[
+    RunStarted
+    | RunFinished
+    | FeatureReady
+    | WorktreeCreated
+    | AgentStarted
+    | ToolUsed
+    | AgentFinished
+    | VerifyStarted
+    | VerifyFinished
+    | MergeStarted
+    | Merged
+    | Conflict
+    | Skipped
+    | GuardrailTripped
+    | Retry
+    | FeatureFailed,
+    Field(discriminator="kind"),
+]
+EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+
+
+def events_path(state_dir: Path, run_id: str) -> Path:
+    return state_dir / "runs" / f"{run_id}.jsonl"
+
+
+def _redacted(event: Event) -> Event:
+    changes: dict[str, object] = {}
+    for name, value in event:  # every plain string; enums and `kind` are fixed vocabulary
+        if name != "kind" and type(value) is str:
+            changes[name] = redact(value)
+        elif isinstance(value, tuple) and all(type(v) is str for v in value):
+            changes[name] = tuple(redact(v) for v in value)
+    return event.model_copy(update=changes)
+
+
+class EventLog:
+    """Appends events to one run's JSONL file; safe to share between threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def append(self, event: Event) -> None:
+        line = _redacted(event).model_dump_json(by_alias=True) + "\n"
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # One write of one whole line, in append mode: readers never see a line cut short.
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(line)
+                f.flush()
+
+    @staticmethod
+    def read(path: Path) -> list[AnyEvent]:
+        """Every complete event in the file ([] if there is none yet).
+
+        A last line without its newline is still being written, and is left out.
+        """
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise StoreError(f"cannot read the event log {path}: {exc}") from exc
+        lines = text.split("\n")[:-1]  # the last piece is "" or a partial line
+        return [_parse(path, number, line) for number, line in enumerate(lines, 1) if line]
+
+
+def _parse(path: Path, number: int, line: str) -> AnyEvent:
+    where = f"{path}:{number}"
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise StoreError(f"{where}: not a JSON event: {exc}") from exc
+    version = data.get("v") if isinstance(data, dict) else None
+    if version != EVENT_SCHEMA:
+        raise StoreError(
+            f"{where}: event schema version {version!r} is not {EVENT_SCHEMA}, the one this wta "
+            "reads; it was written by another wta version"
+        )
+    try:
+        return EVENT_ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'event'}: {e['msg']}" for e in exc.errors()
+        )
+        raise StoreError(f"{where}: invalid event: {problems}") from exc

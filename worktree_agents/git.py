@@ -1,0 +1,305 @@
+"""The only place that runs git: one subprocess function with a typed result, and a
+repository handle whose methods wrap the plumbing wta needs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import git as gitpython
+
+from worktree_agents.domain import BranchName, CommitSha
+from worktree_agents.errors import GitError, RepoError
+
+# Inherited from a hook or a parent git process, these would point git at some other
+# repository, index or object store than the one wta discovered.
+SCRUBBED_VARS = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR",
+    "GIT_NAMESPACE",
+    "GIT_PREFIX",
+)
+FIXED_VARS = {
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_EDITOR": "true",
+    "GIT_SEQUENCE_EDITOR": "true",
+    "GIT_PAGER": "cat",
+}
+HEADS = "refs/heads/"
+
+
+@dataclass(frozen=True)
+class GitResult:
+    """One finished git command; `args` excludes the leading `git`."""
+
+    args: tuple[str, ...]
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@dataclass(frozen=True)
+class WorktreeEntry:
+    """One record of `git worktree list --porcelain`."""
+
+    path: Path
+    head: CommitSha | None
+    branch: BranchName | None  # None when detached or bare
+    bare: bool = False
+    locked: bool = False
+    prunable: bool = False  # its directory is gone
+
+
+def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """os.environ without repository-selecting variables, non-interactive, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_VARS}
+    env.update(FIXED_VARS)
+    if extra:
+        env.update(extra)
+    return env
+
+
+def run_git(
+    args: Sequence[str],
+    *,
+    cwd: Path,
+    check: bool = True,
+    input: str | bytes | None = None,
+    env: Mapping[str, str] | None = None,
+    ok_codes: Collection[int] = (0,),
+) -> GitResult:
+    """Run `git <args>` in `cwd`; raise GitError when `check` and the exit code is not ok."""
+    argv = ["git", *args]
+    data = input.encode() if isinstance(input, str) else input
+    try:
+        proc = subprocess.run(
+            argv,
+            cwd=cwd,
+            env=git_env(env),
+            input=data,
+            stdin=subprocess.DEVNULL if data is None else None,
+            capture_output=True,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        if not Path(cwd).is_dir():
+            raise RepoError(f"directory {cwd} does not exist; cannot run git there") from exc
+        raise RepoError("git is not installed or not on PATH; install git 2.39 or newer") from exc
+    result = GitResult(
+        args=tuple(args),
+        exit_code=proc.returncode,
+        stdout=proc.stdout.decode("utf-8", "surrogateescape"),
+        stderr=proc.stderr.decode("utf-8", "replace"),
+    )
+    if check and result.exit_code not in ok_codes:
+        raise GitError(result.args, result.exit_code, result.stderr)
+    return result
+
+
+def parse_worktree_list(porcelain_z: str) -> list[WorktreeEntry]:
+    """Parse `git worktree list --porcelain -z` output."""
+    entries: list[WorktreeEntry] = []
+    fields: dict[str, str] = {}
+    for line in porcelain_z.split("\0"):
+        if line:
+            key, _, value = line.partition(" ")
+            fields[key] = value
+            continue
+        if "worktree" in fields:
+            branch = fields.get("branch")
+            entries.append(
+                WorktreeEntry(
+                    path=Path(fields["worktree"]),
+                    head=CommitSha(fields["HEAD"]) if "HEAD" in fields else None,
+                    branch=BranchName(branch.removeprefix(HEADS)) if branch else None,
+                    bare="bare" in fields,
+                    locked="locked" in fields,
+                    prunable="prunable" in fields,
+                )
+            )
+        fields = {}
+    return entries
+
+
+@dataclass(frozen=True)
+class GitRepo:
+    """A non-bare repository with at least one commit. Immutable; safe to share across threads."""
+
+    toplevel: Path
+    git_dir: Path
+    common_dir: Path
+    zero_oid: CommitSha
+
+    @classmethod
+    def open(cls, path: Path) -> GitRepo:
+        """Find the repository containing `path`, or raise RepoError saying what to do."""
+        path = Path(path).expanduser()
+        if not path.exists():
+            raise RepoError(f"{path} does not exist; pass a directory inside a git repository")
+        if not path.is_dir():
+            raise RepoError(f"{path} is not a directory; pass a directory inside a git repository")
+        try:
+            with gitpython.Repo(path, search_parent_directories=True, expand_vars=False) as found:
+                bare = found.bare
+        except (gitpython.InvalidGitRepositoryError, gitpython.NoSuchPathError):
+            raise RepoError(
+                f"{path} is not inside a git repository; run wta inside a clone,"
+                " or create one with `git init`"
+            ) from None
+        if bare:
+            raise RepoError(
+                f"{path} is a bare repository; wta needs a working tree;"
+                " run it inside a clone with a checkout"
+            )
+        located = run_git(
+            [
+                "rev-parse",
+                "--path-format=absolute",
+                "--show-toplevel",
+                "--absolute-git-dir",
+                "--git-common-dir",
+            ],
+            cwd=path,
+            check=False,
+        )
+        if located.exit_code != 0:
+            raise RepoError(_locate_failure(path, located))
+        toplevel, git_dir, common_dir = located.stdout.splitlines()
+        top = Path(os.path.realpath(toplevel))
+        head = run_git(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"], cwd=top, check=False)
+        if head.exit_code != 0:
+            raise RepoError(_unborn_message(top))
+        return cls(
+            toplevel=top,
+            git_dir=Path(os.path.realpath(git_dir)),
+            common_dir=Path(os.path.realpath(common_dir)),
+            zero_oid=CommitSha("0" * len(head.stdout.strip())),
+        )
+
+    def run(
+        self,
+        *args: str,
+        check: bool = True,
+        input: str | bytes | None = None,
+        ok_codes: Collection[int] = (0,),
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> GitResult:
+        """Run `git <args>` in the working tree root (or `cwd`)."""
+        return run_git(
+            args,
+            cwd=cwd or self.toplevel,
+            check=check,
+            input=input,
+            env=env,
+            ok_codes=ok_codes,
+        )
+
+    def current_branch(self) -> BranchName | None:
+        """The checked-out branch, or None when HEAD is detached."""
+        result = self.run("symbolic-ref", "--quiet", "HEAD", ok_codes=(0, 1))
+        ref = result.stdout.strip()
+        if result.exit_code != 0 or not ref.startswith(HEADS):
+            return None
+        return BranchName(ref.removeprefix(HEADS))
+
+    def head_commit(self) -> CommitSha:
+        return CommitSha(self.run("rev-parse", "--verify", "HEAD^{commit}").stdout.strip())
+
+    def rev_parse(self, ref: str) -> CommitSha | None:
+        """The commit `ref` names, or None if it names none."""
+        args = ("rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}")
+        result = self.run(*args, ok_codes=(0, 1))
+        return CommitSha(result.stdout.strip()) if result.exit_code == 0 else None
+
+    def ref_exists(self, ref: str) -> bool:
+        """Whether the full ref name (`refs/...` or `HEAD`) exists."""
+        result = self.run("show-ref", "--verify", "--quiet", ref, ok_codes=(0, 1))
+        return result.exit_code == 0
+
+    def branch_exists(self, name: str) -> bool:
+        return self.ref_exists(HEADS + name)
+
+    def resolve_base(self, base: str | None) -> tuple[BranchName | None, CommitSha]:
+        """The branch (None unless a local branch) and commit that `base` names.
+
+        None means the current branch. Accepts a branch name, a remote-tracking name such
+        as `origin/main`, or a full ref.
+        """
+        if base is None:
+            branch = self.current_branch()
+            if branch is None:
+                raise RepoError(
+                    "HEAD is detached and the plan sets no [run] base;"
+                    ' set base = "<branch>" in wta.toml or check out a branch'
+                )
+            return branch, self.head_commit()
+        candidates: list[tuple[BranchName | None, str]] = [(BranchName(base), HEADS + base)]
+        if base.startswith("refs/"):
+            short = base.removeprefix(HEADS)
+            candidates = [(BranchName(short) if short != base else None, base)]
+        else:
+            candidates.append((None, f"refs/remotes/{base}"))
+        for branch, ref in candidates:
+            commit = self.rev_parse(ref)
+            if commit is not None:
+                return branch, commit
+        raise RepoError(
+            f"base branch '{base}' does not exist; create it, or set [run] base"
+            " in wta.toml to an existing branch"
+        )
+
+    def update_ref(
+        self, ref: str, new: CommitSha, old: CommitSha | None, *, message: str | None = None
+    ) -> None:
+        """Move `ref` to `new` only if it is at `old` (None: only if it does not exist yet)."""
+        reason = ["-m", message] if message else []
+        self.run("update-ref", *reason, ref, new, old or self.zero_oid)
+
+    def delete_ref(self, ref: str, old: CommitSha) -> None:
+        """Delete `ref` only if it still points at `old`."""
+        self.run("update-ref", "-d", ref, old)
+
+    def worktrees(self) -> list[WorktreeEntry]:
+        """Every worktree of the repository: the main one first, the others in git's order."""
+        return parse_worktree_list(self.run("worktree", "list", "--porcelain", "-z").stdout)
+
+    def checked_out_branches(self) -> dict[BranchName, Path]:
+        """Each branch checked out in some worktree, and where."""
+        return {e.branch: e.path for e in self.worktrees() if e.branch is not None}
+
+    def state_dir(self) -> Path:
+        """Where wta keeps its state; callers create it."""
+        return self.common_dir / "wta"
+
+
+def _locate_failure(path: Path, result: GitResult) -> str:
+    probe = run_git(["rev-parse", "--is-inside-git-dir"], cwd=path, check=False)
+    if probe.exit_code == 0 and probe.stdout.strip() == "true":
+        return (
+            f"{path} is inside a .git directory; wta needs a working tree;"
+            " run it inside a clone with a checkout"
+        )
+    first_line = (result.stderr.strip().splitlines() or ["(no output)"])[0]
+    return f"git cannot use the repository at {path} ({first_line}); fix that, then run wta again"
+
+
+def _unborn_message(toplevel: Path) -> str:
+    any_ref = run_git(["for-each-ref", "--count=1", "--format=%(refname)"], cwd=toplevel)
+    if not any_ref.stdout.strip():
+        return (
+            f"the repository at {toplevel} has no commits yet;"
+            " make a first commit, then run wta again"
+        )
+    branch = run_git(["symbolic-ref", "--quiet", "--short", "HEAD"], cwd=toplevel, check=False)
+    return (
+        f"the current branch '{branch.stdout.strip()}' has no commits yet;"
+        " commit something on it or check out another branch"
+    )

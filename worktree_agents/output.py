@@ -1,0 +1,62 @@
+"""The versioned `--json` envelope, and plain messages on stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from worktree_agents.errors import ExitCode, PlanError, WtaError
+
+ENVELOPE_SCHEMA = 1
+
+
+def status_for(exit_code: int) -> str:
+    if exit_code == ExitCode.OK:
+        return "success"
+    if exit_code == ExitCode.PARTIAL:
+        return "partial"
+    return "error"
+
+
+def error_entries(exc: WtaError) -> list[dict[str, Any]]:
+    """An error as envelope entries: one per plan problem, else one for the error."""
+    kind = type(exc).__name__
+    if isinstance(exc, PlanError):
+        return [
+            {
+                "type": kind,
+                "message": p.render(),
+                "where": p.where,
+                "field": p.field,
+                "fix": p.fix,
+            }
+            for p in exc.problems
+        ]
+    return [{"type": kind, "message": exc.message, "where": None, "field": None, "fix": None}]
+
+
+def envelope(
+    command: str, exit_code: int, data: Any, errors: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    return {
+        "schema": ENVELOPE_SCHEMA,
+        "command": command,
+        "status": status_for(exit_code),
+        "exit_code": int(exit_code),
+        "data": data,
+        "errors": errors or [],
+    }
+
+
+def print_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def print_error(exc: WtaError) -> None:
+    lines = exc.lines()
+    sys.stderr.write(f"wta: error: {lines[0]}\n")
+    for line in lines[1:]:
+        sys.stderr.write(f"{line}\n")
+    sys.stderr.flush()

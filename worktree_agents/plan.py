@@ -1,0 +1,456 @@
+"""The plan (`wta.toml`): pydantic models, profile resolution, and loading.
+
+Loading never raises anything but `PlanError`, which carries every problem found.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from worktree_agents.domain import FeatureId
+from worktree_agents.errors import PlanError, PlanProblem
+
+if TYPE_CHECKING:
+    from worktree_agents.dag import FeatureGraph
+
+PLAN_VERSION = 1
+DEFAULT_PROFILE = "default"
+DEFAULT_PLAN_FILE = "wta.toml"
+
+ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]*")
+ID_MAX_LENGTH = 64
+_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_MAX_DURATION_S = 7 * 24 * 3600
+_BAD_REF_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
+
+Backend = Literal["claude", "command", "patch"]
+PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto"]
+SettingSource = Literal["user", "project", "local"]
+
+
+class FieldProblem(ValueError):
+    """A field-level validation failure that already knows its fix."""
+
+    def __init__(self, problem: str, fix: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.fix = fix
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from "90s", "30m", "2h", "1h30m", or a positive number of seconds."""
+    fix = 'write a number with a unit, such as "90s", "30m", "2h" or "1h30m"'
+    if isinstance(value, bool):
+        raise FieldProblem(f"{value!r} is not a duration", fix)
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        match = _DURATION.fullmatch(value.strip())
+        if not value.strip() or match is None:
+            raise FieldProblem(f"{_show(value)} is not a duration", fix)
+        hours, minutes, secs = (int(g) if g else 0 for g in match.groups())
+        seconds = float(hours * 3600 + minutes * 60 + secs)
+    else:
+        raise FieldProblem(f"{_show(value)} is not a duration", fix)
+    if not math.isfinite(seconds) or seconds <= 0 or seconds > _MAX_DURATION_S:
+        raise FieldProblem(
+            f"{_show(value)} is out of range: a duration must be above 0 and at most 7 days", fix
+        )
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def ref_component_problem(text: str) -> str | None:
+    """Why `text` cannot be one component of a git ref name, or None if it can."""
+    if not text:
+        return "is empty"
+    if text.startswith(".") or text.endswith("."):
+        return "starts or ends with '.'"
+    if text.endswith(".lock"):
+        return "ends with '.lock'"
+    if ".." in text:
+        return "contains '..'"
+    if "@{" in text or text == "@":
+        return "contains '@{'"
+    if _BAD_REF_CHARS.search(text):
+        return "contains a space, a control character or one of ~ ^ : ? * [ \\"
+    return None
+
+
+def branch_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a branch name (the rules of git check-ref-format --branch)."""
+    if not name:
+        return "is empty"
+    if name.startswith("-"):
+        return "starts with '-'"
+    if name.startswith("/") or name.endswith("/") or "//" in name:
+        return "has an empty path component"
+    for part in name.split("/"):
+        problem = ref_component_problem(part)
+        if problem is not None:
+            return f"has a component that {problem}"
+    return None
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class RunConfig(_Model):
+    base: str | None = None
+    integration_branch: str = "wta/integration"
+    branch_prefix: str = "wta/"
+    max_parallel: int = Field(default=3, ge=1, le=256)
+    merge: Literal["squash", "rebase"] = "squash"
+    worktree_root: str | None = None
+
+    @field_validator("base", "integration_branch")
+    @classmethod
+    def _branch(cls, value: str | None) -> str | None:
+        if value is not None:
+            problem = branch_name_problem(value)
+            if problem is not None:
+                raise FieldProblem(
+                    f"{_show(value)} is not a valid branch name: it {problem}",
+                    'use a name such as "main" or "wta/integration"',
+                )
+        return value
+
+    @field_validator("branch_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        problem = branch_name_problem(value + "x")
+        if problem is not None:
+            raise FieldProblem(
+                f"{_show(value)} cannot start a branch name: it {problem}",
+                'use a prefix such as "wta/"',
+            )
+        return value
+
+
+class Profile(_Model):
+    """An agent profile as written in the plan; unset fields are inherited."""
+
+    backend: Backend | None = None
+    model: str | None = None
+    fallback_model: str | None = None
+    max_turns: int | None = Field(default=None, ge=1, le=100_000)
+    max_budget_usd: float | None = Field(default=None, gt=0, le=100_000)
+    timeout: Duration | None = None
+    idle_timeout: Duration | None = None
+    escalate_to: str | None = None
+    env: dict[str, str] | None = None
+    command: list[Annotated[str, Field(min_length=1)]] | None = Field(default=None, min_length=1)
+    dir: str | None = None
+    cli_path: str | None = None
+    permission_mode: PermissionMode | None = None
+    allowed_tools: list[str] | None = None
+    disallowed_tools: list[str] | None = None
+    setting_sources: list[SettingSource] | None = None
+
+
+BACKEND_FIELDS: dict[str, frozenset[str]] = {
+    "command": frozenset({"command"}),
+    "patch": frozenset({"dir"}),
+    "claude": frozenset(
+        {
+            "cli_path",
+            "permission_mode",
+            "allowed_tools",
+            "disallowed_tools",
+            "setting_sources",
+            "fallback_model",
+        }
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ResolvedProfile:
+    """A profile with inheritance applied: every field has its final value."""
+
+    name: str
+    backend: Backend
+    model: str | None
+    fallback_model: str | None
+    max_turns: int | None
+    max_budget_usd: float | None
+    timeout_s: float
+    idle_timeout_s: float
+    escalate_to: str | None
+    env: dict[str, str]
+    command: tuple[str, ...] | None
+    dir: str
+    cli_path: str | None
+    permission_mode: PermissionMode | None
+    allowed_tools: tuple[str, ...] | None
+    disallowed_tools: tuple[str, ...] | None
+    setting_sources: tuple[SettingSource, ...] | None
+
+
+class VerifyConfig(_Model):
+    commands: list[Annotated[str, Field(min_length=1)]] = []
+    after_merge: bool = True
+    timeout: Duration = 600.0
+
+
+class Guardrails(_Model):
+    run_budget_usd: float | None = Field(default=None, gt=0, le=1_000_000)
+    max_attempts: int = Field(default=2, ge=1, le=20)
+    max_changed_files: int | None = Field(default=None, ge=1)
+    max_changed_lines: int | None = Field(default=None, ge=1)
+    protected_paths: list[Annotated[str, Field(min_length=1)]] = []
+    stop_after_failures: int | None = Field(default=None, ge=1)
+    retry_conflicts: bool = False
+
+
+class Feature(_Model):
+    id: FeatureId
+    title: str | None = None
+    description: str = ""
+    category: str | None = None
+    depends_on: list[FeatureId] = []
+    priority: int = Field(default=0, ge=-1_000_000, le=1_000_000)
+    acceptance: list[Annotated[str, Field(min_length=1)]] = []
+    steps: list[str] = []
+    estimate: float = Field(default=1.0, gt=0, le=1_000_000)
+    agent: str | None = None
+    done: bool = False
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        fix = 'use lowercase letters, digits, ".", "_" and "-", starting with a letter or digit'
+        if len(value) > ID_MAX_LENGTH:
+            raise FieldProblem(
+                f"{_show(value)} is longer than {ID_MAX_LENGTH} characters",
+                "shorten the id; the title can hold the long name",
+            )
+        if ID_PATTERN.fullmatch(value) is None:
+            raise FieldProblem(f"{_show(value)} is not a valid id", fix)
+        problem = ref_component_problem(value)
+        if problem is not None:
+            raise FieldProblem(f"{_show(value)} cannot be part of a branch name: it {problem}", fix)
+        return value
+
+    @property
+    def display_title(self) -> str:
+        return self.title if self.title else self.id
+
+
+class Plan(_Model):
+    version: int = PLAN_VERSION
+    run: RunConfig = RunConfig()
+    agent: Profile = Profile()
+    agents: dict[str, Profile] = {}
+    routing: dict[str, str] = {}
+    verify: VerifyConfig = VerifyConfig()
+    guardrails: Guardrails = Guardrails()
+    features: list[Feature] = Field(default=[], alias="feature")
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version(cls, value: object) -> object:
+        if value != PLAN_VERSION or isinstance(value, bool):
+            raise FieldProblem(
+                f"version {_show(value)} is not supported; this wta reads version {PLAN_VERSION}",
+                f"set version = {PLAN_VERSION}, or upgrade wta",
+            )
+        return value
+
+    @cached_property
+    def by_id(self) -> dict[FeatureId, Feature]:
+        return {f.id: f for f in self.features}
+
+    @cached_property
+    def graph(self) -> FeatureGraph:
+        from worktree_agents.dag import FeatureGraph
+
+        return FeatureGraph.build(
+            order=[f.id for f in self.features],
+            deps={f.id: tuple(f.depends_on) for f in self.features},
+            estimates={f.id: f.estimate for f in self.features},
+            priorities={f.id: f.priority for f in self.features},
+        )
+
+    def profile_names(self) -> list[str]:
+        return [DEFAULT_PROFILE, *self.agents]
+
+    def profile_for(self, feature: Feature, override: str | None = None) -> str:
+        """Which profile runs `feature`: --profile, then its own `agent`, then routing."""
+        if override is not None:
+            return override
+        if feature.agent is not None:
+            return feature.agent
+        if feature.category is not None and feature.category in self.routing:
+            return self.routing[feature.category]
+        return DEFAULT_PROFILE
+
+    def resolve_profile(self, name: str) -> ResolvedProfile:
+        """Apply inheritance: a named profile takes unset fields from [agent].
+
+        Backend-specific fields (e.g. `command`) are inherited only by a profile
+        with the same backend as [agent].
+        """
+        base = self.agent
+        own = base if name == DEFAULT_PROFILE else self.agents[name]
+        backend: Backend = own.backend or base.backend or "claude"
+        base_backend: Backend = base.backend or "claude"
+
+        def pick(field: str) -> Any:
+            value = getattr(own, field)
+            if value is not None:
+                return value
+            specific = any(field in fields for fields in BACKEND_FIELDS.values())
+            if specific and backend != base_backend:
+                return None
+            return getattr(base, field)
+
+        def as_tuple(value: list[Any] | None) -> tuple[Any, ...] | None:
+            return None if value is None else tuple(value)
+
+        env = {**(base.env or {}), **(own.env or {})} if own is not base else dict(base.env or {})
+        return ResolvedProfile(
+            name=name,
+            backend=backend,
+            model=pick("model"),
+            fallback_model=pick("fallback_model"),
+            max_turns=pick("max_turns"),
+            max_budget_usd=pick("max_budget_usd"),
+            timeout_s=pick("timeout") or 1800.0,
+            idle_timeout_s=pick("idle_timeout") or 600.0,
+            escalate_to=own.escalate_to,
+            env=env,
+            command=as_tuple(pick("command")),
+            dir=pick("dir") or "patches",
+            cli_path=pick("cli_path"),
+            permission_mode=pick("permission_mode"),
+            allowed_tools=as_tuple(pick("allowed_tools")),
+            disallowed_tools=as_tuple(pick("disallowed_tools")),
+            setting_sources=as_tuple(pick("setting_sources")),
+        )
+
+
+@dataclass(frozen=True)
+class LoadedPlan:
+    """A valid plan and where it came from (paths in it are relative to `path.parent`)."""
+
+    plan: Plan
+    path: Path
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+
+def load_plan(path: Path) -> LoadedPlan:
+    """Read and validate the plan at `path`."""
+    source = str(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise PlanError(
+            source,
+            [
+                PlanProblem(
+                    source,
+                    None,
+                    "the plan file does not exist",
+                    "run `wta init` to write a starter plan, or pass --plan PATH",
+                )
+            ],
+        ) from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise PlanError(
+            source,
+            [PlanProblem(source, None, f"cannot read the plan ({reason})", "pass a readable file")],
+        ) from None
+    return LoadedPlan(load_plan_bytes(data, source), path.resolve())
+
+
+def load_plan_bytes(data: bytes, source: str) -> Plan:
+    """Validate a plan from raw bytes; raises PlanError only."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PlanError(
+            source,
+            [
+                PlanProblem(
+                    source,
+                    None,
+                    f"the file is not UTF-8 text (byte {exc.start} is {data[exc.start]:#04x})",
+                    "point --plan at a wta.toml saved as UTF-8 text",
+                )
+            ],
+        ) from None
+    if "\x00" in text:
+        raise PlanError(
+            source,
+            [
+                PlanProblem(
+                    source,
+                    None,
+                    f"the file is not text (it has a NUL byte at offset {text.index(chr(0))})",
+                    "point --plan at a wta.toml saved as UTF-8 text",
+                )
+            ],
+        )
+    return load_plan_text(text, source)
+
+
+def load_plan_text(text: str, source: str) -> Plan:
+    """Validate a plan from TOML text; raises PlanError only."""
+    from worktree_agents.plan_checks import check_semantics, toml_problem, translate
+
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PlanError(source, [toml_problem(exc, text, source)]) from None
+    except RecursionError:
+        raise PlanError(
+            source,
+            [
+                PlanProblem(
+                    source,
+                    None,
+                    "the TOML document is nested too deeply",
+                    "flatten the nested arrays or inline tables",
+                )
+            ],
+        ) from None
+    problems: list[PlanProblem] = []
+    plan: Plan | None = None
+    try:
+        plan = Plan.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(translate(exc, raw))
+    problems.extend(check_semantics(raw, plan))
+    if problems or plan is None:
+        raise PlanError(source, problems)
+    return plan
+
+
+def default_plan_path(start: Path) -> Path:
+    """`wta.toml` at the root of the repository containing `start`, else in `start`."""
+    start = start.resolve()
+    for directory in (start, *start.parents):
+        if (directory / ".git").exists():
+            return directory / DEFAULT_PLAN_FILE
+    return start / DEFAULT_PLAN_FILE

@@ -1,0 +1,606 @@
+"""The state store: features, attempts and runs in SQLite (WAL) under <git-common-dir>/wta/.
+
+Each process opens its own Store; one Store may be shared by threads (a lock guards it).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from worktree_agents.domain import CommitSha, FailureReason, FeatureId, FeatureState, RunId
+from worktree_agents.errors import StoreError
+
+DB_NAME = "state.db"
+BUSY_TIMEOUT_S = 10.0
+DONE_IN_PLAN = "done in plan"
+
+# MIGRATIONS[n] takes a database from user_version n to n + 1. Append; never edit.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            started_at REAL NOT NULL,
+            finished_at REAL,
+            pid INTEGER NOT NULL,
+            host TEXT NOT NULL,
+            status TEXT NOT NULL,
+            plan_path TEXT NOT NULL,
+            options_json TEXT NOT NULL
+        )""",
+        """CREATE TABLE features (
+            id TEXT PRIMARY KEY,
+            plan_index INTEGER,
+            state TEXT NOT NULL,
+            reason TEXT,
+            detail TEXT,
+            branch TEXT,
+            base_commit TEXT,
+            commit_sha TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            profile TEXT,
+            model TEXT,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            turns INTEGER,
+            duration_s REAL,
+            files_changed INTEGER,
+            insertions INTEGER,
+            deletions INTEGER,
+            conflict_paths_json TEXT,
+            skipped_because TEXT,
+            summary TEXT,
+            claimed_by TEXT,
+            updated_at REAL NOT NULL
+        )""",
+        """CREATE TABLE attempts (
+            feature_id TEXT NOT NULL REFERENCES features(id),
+            n INTEGER NOT NULL,
+            run_id TEXT NOT NULL,
+            started_at REAL NOT NULL,
+            finished_at REAL,
+            profile TEXT,
+            model TEXT,
+            base_commit TEXT,
+            head_commit TEXT,
+            outcome TEXT,
+            reason TEXT,
+            detail TEXT,
+            cost_usd REAL,
+            turns INTEGER,
+            session_id TEXT,
+            log_path TEXT,
+            PRIMARY KEY (feature_id, n)
+        )""",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+_R = TypeVar("_R", "FeatureRecord", "AttemptRecord", "RunRecord")
+
+
+class AttemptOutcome(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    SUCCESS = "success"
+    PARTIAL = "partial"
+    ERROR = "error"
+    INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True)
+class FeatureRecord:
+    id: FeatureId
+    plan_index: int | None  # None: the feature has left the plan; its history is kept
+    state: FeatureState
+    reason: FailureReason | None
+    detail: str | None
+    branch: str | None
+    base_commit: CommitSha | None
+    commit_sha: CommitSha | None
+    attempts: int
+    profile: str | None
+    model: str | None
+    cost_usd: float
+    turns: int | None
+    duration_s: float | None
+    files_changed: int | None
+    insertions: int | None
+    deletions: int | None
+    conflict_paths: tuple[str, ...]
+    skipped_because: FeatureId | None
+    summary: str | None
+    claimed_by: RunId | None
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    feature_id: FeatureId
+    n: int
+    run_id: RunId
+    started_at: float
+    finished_at: float | None
+    profile: str | None
+    model: str | None
+    base_commit: CommitSha | None
+    head_commit: CommitSha | None
+    outcome: AttemptOutcome | None
+    reason: FailureReason | None
+    detail: str | None
+    cost_usd: float | None
+    turns: int | None
+    session_id: str | None
+    log_path: str | None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: RunId
+    started_at: float
+    finished_at: float | None
+    pid: int
+    host: str
+    status: RunStatus
+    plan_path: str
+    options_json: str
+
+
+@dataclass(frozen=True)
+class FeatureUpdate:
+    """Columns to change on a feature; a field left as None is left unchanged."""
+
+    branch: str | None = None
+    base_commit: CommitSha | None = None
+    commit_sha: CommitSha | None = None
+    profile: str | None = None
+    model: str | None = None
+    cost_usd: float | None = None
+    turns: int | None = None
+    duration_s: float | None = None
+    files_changed: int | None = None
+    insertions: int | None = None
+    deletions: int | None = None
+    conflict_paths: tuple[str, ...] | None = None
+    skipped_because: FeatureId | None = None
+    summary: str | None = None
+
+    def columns(self) -> dict[str, object]:
+        out: dict[str, object] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if f.name == "conflict_paths":
+                out["conflict_paths_json"] = json.dumps(list(value))
+            else:
+                out[f.name] = value
+        return out
+
+
+def _record(cls: type[_R], row: sqlite3.Row, **convert: Callable[[Any], Any]) -> _R:
+    """Build a record from a row: columns map to fields by name (NewTypes need no conversion)."""
+    values = {f.name: row[f.name] for f in fields(cls) if f.name not in convert}
+    for name, to_value in convert.items():
+        values[name] = to_value(row)
+    return cls(**values)
+
+
+def _enum(kind: type[StrEnum], column: str) -> Callable[[sqlite3.Row], Any]:
+    return lambda row: None if row[column] is None else kind(row[column])
+
+
+def _feature(row: sqlite3.Row) -> FeatureRecord:
+    return _record(
+        FeatureRecord,
+        row,
+        state=_enum(FeatureState, "state"),
+        reason=_enum(FailureReason, "reason"),
+        conflict_paths=lambda r: tuple(json.loads(r["conflict_paths_json"] or "[]")),
+    )
+
+
+def _attempt(row: sqlite3.Row) -> AttemptRecord:
+    return _record(
+        AttemptRecord,
+        row,
+        outcome=_enum(AttemptOutcome, "outcome"),
+        reason=_enum(FailureReason, "reason"),
+    )
+
+
+def _run(row: sqlite3.Row) -> RunRecord:
+    return _record(RunRecord, row, status=_enum(RunStatus, "status"))
+
+
+def _connect(db_path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        db_path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S
+    )
+    try:
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        _enable_wal(conn)
+        _migrate(conn, db_path)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        if exc.sqlite_errorcode == sqlite3.SQLITE_NOTADB:
+            raise StoreError(
+                f"{db_path} is not an SQLite database; move it aside or remove it"
+            ) from exc
+        raise StoreError(f"cannot open the state store {db_path}: {exc}") from exc
+    except StoreError:
+        conn.close()
+        raise
+    return conn
+
+
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    # Switching a new database to WAL ignores busy_timeout when first opens race: retry here.
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+            continue
+        if mode != "wal":
+            raise StoreError(f"cannot switch the state store to WAL mode (journal mode {mode!r})")
+        return
+
+
+def _migrate(conn: sqlite3.Connection, db_path: Path) -> None:
+    if _user_version(conn, db_path) == SCHEMA_VERSION:
+        return  # the common case takes no write lock, so `wta status` never waits on a run
+    conn.execute("BEGIN IMMEDIATE")  # re-read under the write lock: two first opens may race
+    try:
+        version = _user_version(conn, db_path)
+        for statements in MIGRATIONS[version:]:
+            for statement in statements:
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _user_version(conn: sqlite3.Connection, db_path: Path) -> int:
+    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"state was written by a newer wta (schema version {version}, this wta knows "
+            f"{SCHEMA_VERSION}); upgrade wta or remove {db_path}"
+        )
+    return version
+
+
+class Store:
+    """The SQLite state store. Open one per process with `Store.open(state_dir)`."""
+
+    def __init__(self, db_path: Path, conn: sqlite3.Connection) -> None:
+        self.path = db_path
+        self._conn = conn
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @classmethod
+    def open(cls, state_dir: Path) -> Store:
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the state directory {state_dir}: {exc}") from exc
+        db_path = state_dir / DB_NAME
+        return cls(db_path, _connect(db_path))
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                yield self._conn
+            except sqlite3.Error as exc:
+                raise StoreError(f"state store {self.path}: {exc}") from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One `BEGIN IMMEDIATE` transaction: committed on success, rolled back on any error."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"state store {self.path}: {exc}") from exc
+
+    # features
+
+    def sync_features(
+        self, ids_in_plan_order: Sequence[FeatureId], done: Collection[FeatureId]
+    ) -> None:
+        """Match the store to the plan: add new features, renumber, apply `done = true`.
+
+        A feature that left the plan keeps its rows, with plan_index NULL. A feature the plan
+        marks done becomes merged ("done in plan"); one no longer marked done goes back to pending.
+        """
+        now = time.time()
+        with self._write() as conn:
+            conn.execute("UPDATE features SET plan_index = NULL")
+            for index, fid in enumerate(ids_in_plan_order):
+                row = conn.execute(
+                    "SELECT state, detail FROM features WHERE id = ?", (fid,)
+                ).fetchone()
+                if row is None:
+                    state, detail = (
+                        (FeatureState.MERGED, DONE_IN_PLAN)
+                        if fid in done
+                        else (FeatureState.PENDING, None)
+                    )
+                    conn.execute(
+                        "INSERT INTO features (id, plan_index, state, detail, updated_at)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        (fid, index, state, detail, now),
+                    )
+                    continue
+                conn.execute("UPDATE features SET plan_index = ? WHERE id = ?", (index, fid))
+                was_done_in_plan = (
+                    row["state"] == FeatureState.MERGED and row["detail"] == DONE_IN_PLAN
+                )
+                if fid in done and row["state"] != FeatureState.MERGED:
+                    self._set(conn, fid, FeatureState.MERGED, None, DONE_IN_PLAN, {}, now)
+                elif fid not in done and was_done_in_plan:
+                    self._set(conn, fid, FeatureState.PENDING, None, None, {}, now)
+
+    def get(self, feature_id: FeatureId) -> FeatureRecord | None:
+        with self._read() as conn:
+            row = conn.execute("SELECT * FROM features WHERE id = ?", (feature_id,)).fetchone()
+        return None if row is None else _feature(row)
+
+    def all_features(self, *, include_retired: bool = False) -> list[FeatureRecord]:
+        """Features in plan order; with include_retired, those that left the plan follow, by id."""
+        where = "" if include_retired else "WHERE plan_index IS NOT NULL"
+        query = f"SELECT * FROM features {where} ORDER BY plan_index IS NULL, plan_index, id"  # noqa: S608
+        with self._read() as conn:
+            rows = conn.execute(query).fetchall()
+        return [_feature(r) for r in rows]
+
+    def states(self) -> dict[FeatureId, FeatureState]:
+        """The state of every feature in the plan."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT id, state FROM features WHERE plan_index IS NOT NULL ORDER BY plan_index"
+            ).fetchall()
+        return {FeatureId(r["id"]): FeatureState(r["state"]) for r in rows}
+
+    def set_state(
+        self,
+        feature_id: FeatureId,
+        state: FeatureState,
+        *,
+        reason: FailureReason | None = None,
+        detail: str | None = None,
+        changes: FeatureUpdate | None = None,
+    ) -> None:
+        """Move a feature to `state`. reason and detail are always replaced (None clears them)."""
+        columns = changes.columns() if changes else {}
+        with self._write() as conn:
+            self._set(conn, feature_id, state, reason, detail, columns, time.time())
+
+    def update_feature(self, feature_id: FeatureId, changes: FeatureUpdate) -> None:
+        columns = changes.columns()
+        if not columns:
+            return
+        with self._write() as conn:
+            self._update(conn, feature_id, {**columns, "updated_at": time.time()})
+
+    def _set(
+        self,
+        conn: sqlite3.Connection,
+        feature_id: FeatureId,
+        state: FeatureState,
+        reason: FailureReason | None,
+        detail: str | None,
+        columns: dict[str, object],
+        now: float,
+    ) -> None:
+        base = {"state": state, "reason": reason, "detail": detail, "updated_at": now}
+        self._update(conn, feature_id, {**columns, **base})
+
+    def _update(
+        self, conn: sqlite3.Connection, feature_id: FeatureId, columns: dict[str, object]
+    ) -> None:
+        # Column names come from FeatureUpdate's fields and this module, never from callers.
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        cursor = conn.execute(
+            f"UPDATE features SET {assignments} WHERE id = ?",  # noqa: S608
+            (*columns.values(), feature_id),
+        )
+        if cursor.rowcount == 0:
+            raise StoreError(f"unknown feature {feature_id!r} in the state store {self.path}")
+
+    def reset(
+        self, feature_ids: Collection[FeatureId], to: FeatureState = FeatureState.PENDING
+    ) -> None:
+        """Put features back to `to`, clearing reason, detail, skipped_because, conflicts and claim.
+
+        The attempts counter is kept, so attempt numbers stay unique.
+        """
+        now = time.time()
+        with self._write() as conn:
+            for fid in feature_ids:
+                self._update(
+                    conn,
+                    fid,
+                    {
+                        "state": to,
+                        "reason": None,
+                        "detail": None,
+                        "skipped_because": None,
+                        "conflict_paths_json": None,
+                        "claimed_by": None,
+                        "updated_at": now,
+                    },
+                )
+
+    # attempts
+
+    def claim(
+        self,
+        feature_id: FeatureId,
+        run_id: RunId,
+        from_states: Collection[FeatureState] = (FeatureState.PENDING, FeatureState.READY),
+        *,
+        profile: str | None = None,
+        model: str | None = None,
+        base_commit: CommitSha | None = None,
+        log_path: str | None = None,
+    ) -> AttemptRecord | None:
+        """Atomically start a new attempt: None if the feature is not in one of `from_states`."""
+        now = time.time()
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT state, attempts FROM features WHERE id = ?", (feature_id,)
+            ).fetchone()
+            if row is None or FeatureState(row["state"]) not in from_states:
+                return None
+            n: int = row["attempts"] + 1
+            conn.execute(
+                "UPDATE features SET state = ?, reason = NULL, detail = NULL, claimed_by = ?,"
+                " attempts = ?, profile = COALESCE(?, profile), model = COALESCE(?, model),"
+                " updated_at = ? WHERE id = ?",
+                (FeatureState.RUNNING, run_id, n, profile, model, now, feature_id),
+            )
+            conn.execute(
+                "INSERT INTO attempts (feature_id, n, run_id, started_at, profile, model,"
+                " base_commit, log_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (feature_id, n, run_id, now, profile, model, base_commit, log_path),
+            )
+            attempt = conn.execute(
+                "SELECT * FROM attempts WHERE feature_id = ? AND n = ?", (feature_id, n)
+            ).fetchone()
+        return _attempt(attempt)
+
+    def annotate_attempt(
+        self,
+        feature_id: FeatureId,
+        n: int,
+        *,
+        base_commit: CommitSha | None = None,
+        log_path: str | None = None,
+    ) -> None:
+        """Record what is known only after the claim (the worktree's base, the log file)."""
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE attempts SET base_commit = COALESCE(?, base_commit),"
+                " log_path = COALESCE(?, log_path) WHERE feature_id = ? AND n = ?",
+                (base_commit, log_path, feature_id, n),
+            )
+            self._require_attempt(cursor, feature_id, n)
+
+    def finish_attempt(
+        self,
+        feature_id: FeatureId,
+        n: int,
+        *,
+        outcome: AttemptOutcome,
+        reason: FailureReason | None = None,
+        detail: str | None = None,
+        head_commit: CommitSha | None = None,
+        cost_usd: float | None = None,
+        turns: int | None = None,
+        session_id: str | None = None,
+    ) -> None:
+        """Close an attempt. Its cost is added to the feature's total; the feature's state is not
+        changed (use set_state)."""
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE attempts SET finished_at = ?, outcome = ?, reason = ?, detail = ?,"
+                " head_commit = ?, cost_usd = ?, turns = ?, session_id = ?"
+                " WHERE feature_id = ? AND n = ?",
+                (time.time(), outcome, reason, detail, head_commit, cost_usd, turns, session_id,
+                 feature_id, n),
+            )  # fmt: skip
+            self._require_attempt(cursor, feature_id, n)
+            if cost_usd:
+                conn.execute(
+                    "UPDATE features SET cost_usd = cost_usd + ? WHERE id = ?",
+                    (cost_usd, feature_id),
+                )
+
+    def _require_attempt(self, cursor: sqlite3.Cursor, feature_id: FeatureId, n: int) -> None:
+        if cursor.rowcount == 0:
+            raise StoreError(
+                f"no attempt {n} of feature {feature_id!r} in the state store {self.path}"
+            )
+
+    def attempts(self, feature_id: FeatureId) -> list[AttemptRecord]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT * FROM attempts WHERE feature_id = ? ORDER BY n", (feature_id,)
+            ).fetchall()
+        return [_attempt(r) for r in rows]
+
+    # runs
+
+    def start_run(
+        self, run_id: RunId, pid: int, host: str, plan_path: str, options_json: str
+    ) -> RunRecord:
+        now = time.time()
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO runs (id, started_at, pid, host, status, plan_path, options_json)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (run_id, now, pid, host, RunStatus.RUNNING, plan_path, options_json),
+            )
+        return RunRecord(run_id, now, None, pid, host, RunStatus.RUNNING, plan_path, options_json)
+
+    def finish_run(self, run_id: RunId, status: RunStatus) -> None:
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE runs SET finished_at = ?, status = ? WHERE id = ?",
+                (time.time(), status, run_id),
+            )
+            if cursor.rowcount == 0:
+                raise StoreError(f"unknown run {run_id!r} in the state store {self.path}")
+
+    def latest_run(self) -> RunRecord | None:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1"
+            ).fetchone()
+        return None if row is None else _run(row)

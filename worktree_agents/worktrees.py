@@ -1,0 +1,243 @@
+"""Feature worktrees: one per feature, at an exact base commit, outside the user's checkout.
+Add, remove and prune are serialised per repository, across threads and processes."""
+
+from __future__ import annotations
+
+import builtins
+import fcntl
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+from worktree_agents.domain import BranchName, CommitSha, FeatureId
+from worktree_agents.errors import RepoError, WtaError
+from worktree_agents.git import HEADS, GitRepo, WorktreeEntry
+
+BASE_FILE = "wta-base"  # in the worktree's admin dir, so it lives and dies with the worktree
+
+_registry_guard = threading.Lock()
+_thread_locks: dict[Path, threading.Lock] = {}
+
+
+@dataclass(frozen=True)
+class Worktree:
+    feature_id: FeatureId
+    path: Path
+    branch: BranchName
+    base_commit: CommitSha
+    head: CommitSha | None
+
+
+@contextmanager
+def worktree_lock(repo: GitRepo) -> Iterator[None]:
+    """Hold the repository's worktree lock: concurrent `git worktree add` calls race and fail."""
+    with _registry_guard:
+        thread_lock = _thread_locks.setdefault(repo.common_dir, threading.Lock())
+    with thread_lock:
+        lock_path = repo.state_dir() / "worktrees.lock"
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with lock_path.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def default_worktree_root(repo: GitRepo) -> Path:
+    """`<parent>/<name>.wta`, a sibling of the main working tree."""
+    main = _main_worktree(repo)
+    return main.parent / f"{main.name}.wta"
+
+
+def resolve_worktree_root(repo: GitRepo, configured: str | None, plan_dir: Path) -> Path:
+    """The configured root (relative to the plan's directory), or the default one."""
+    default = default_worktree_root(repo)
+    if configured is None:
+        return default
+    root = _real(Path(plan_dir) / Path(configured).expanduser())
+    for tree in dict.fromkeys([repo.toplevel, _main_worktree(repo)]):
+        if root == tree or tree in root.parents:
+            raise RepoError(
+                f"worktree root {root} is inside the repository's working tree {tree};"
+                f" choose a directory outside it, such as {default}"
+            )
+    if root == repo.common_dir or repo.common_dir in root.parents:
+        raise RepoError(
+            f"worktree root {root} is inside the git directory {repo.common_dir};"
+            f" choose a directory outside it, such as {default}"
+        )
+    return root
+
+
+class WorktreeManager:
+    """Creates feature worktrees at `<root>/<id>` on branches `<prefix><id>`."""
+
+    def __init__(self, repo: GitRepo, root: Path, branch_prefix: str) -> None:
+        self.repo = repo
+        self.root = _real(root)
+        self.branch_prefix = branch_prefix
+
+    def path_for(self, feature_id: FeatureId) -> Path:
+        if (
+            not feature_id
+            or feature_id in (".", "..")
+            or feature_id.startswith("-")
+            or "/" in feature_id
+            or "\0" in feature_id
+        ):
+            raise ValueError(f"feature id {feature_id!r} cannot name a worktree directory")
+        return self.root / feature_id
+
+    def branch_for(self, feature_id: FeatureId) -> BranchName:
+        return BranchName(self.branch_prefix + feature_id)
+
+    def create(
+        self, feature_id: FeatureId, base_commit: CommitSha, *, reset: bool = False
+    ) -> Worktree:
+        """Check out a new branch at exactly `base_commit` in a new worktree.
+
+        With `reset`, an existing worktree at the path is removed (even if dirty) and an
+        existing branch is moved to `base_commit`. On failure nothing is left behind.
+        """
+        path = self.path_for(feature_id)
+        branch = self.branch_for(feature_id)
+        ref = HEADS + branch
+        with worktree_lock(self.repo):
+            commit = self.repo.rev_parse(base_commit)
+            if commit is None:
+                raise RepoError(f"base commit {base_commit} does not exist in {self.repo.toplevel}")
+            entries = self.repo.worktrees()
+            at_path = _entry_at(entries, path)
+            holder = next((e for e in entries if e.branch == branch), None)
+            if holder is not None and _real(holder.path) != path:
+                raise RepoError(
+                    f"branch '{branch}' is checked out in {holder.path}; wta will not move a branch"
+                    " checked out in another worktree; switch that worktree to another branch"
+                )
+            old_tip = self.repo.rev_parse(ref)
+            if not reset:
+                if at_path is not None or path.exists():
+                    raise RepoError(
+                        f"worktree {path} already exists; remove it first (wta clean)"
+                        " or recreate it with a reset"
+                    )
+                if old_tip is not None:
+                    raise RepoError(
+                        f"branch '{branch}' already exists; delete it first"
+                        " or recreate the worktree with a reset"
+                    )
+            elif at_path is not None:
+                self._remove_unlocked(path, at_path, force=True)
+            if path.exists() and any(path.iterdir()):
+                raise RepoError(
+                    f"{path} exists and is not a worktree of {self.repo.toplevel};"
+                    " move it away, then retry"
+                )
+            self.root.mkdir(parents=True, exist_ok=True)
+            path_existed = path.exists()
+            flag = "-b" if old_tip is None else "-B"
+            try:
+                self.repo.run("worktree", "add", "--quiet", flag, branch, str(path), commit)
+                admin = self.repo.run("rev-parse", "--absolute-git-dir", cwd=path).stdout.strip()
+                (Path(admin) / BASE_FILE).write_text(commit + "\n", encoding="utf-8")
+            except BaseException:
+                self._undo_add(path, path_existed, ref, commit, old_tip)
+                raise
+        return Worktree(feature_id, path, branch, commit, head=commit)
+
+    def list(self) -> builtins.list[Worktree]:
+        """The worktrees under the root that sit on their feature's branch."""
+        bases = self._recorded_bases()
+        found: builtins.list[Worktree] = []
+        for entry in self.repo.worktrees():
+            path = _real(entry.path)
+            feature_id = FeatureId(path.name)
+            if path.parent != self.root or entry.branch != self.branch_prefix + feature_id:
+                continue
+            # Only a create() killed between `worktree add` and writing the record leaves no
+            # record, and then nothing has committed on the branch yet: head is the base.
+            base = bases.get(path) or entry.head
+            if base is not None:
+                found.append(Worktree(feature_id, path, entry.branch, base, entry.head))
+        return found
+
+    def remove(self, feature_id: FeatureId, *, force: bool = False) -> None:
+        """Remove the feature's worktree (not its branch). A missing one is not an error."""
+        path = self.path_for(feature_id)
+        with worktree_lock(self.repo):
+            entry = _entry_at(self.repo.worktrees(), path)
+            if entry is not None:
+                self._remove_unlocked(path, entry, force=force)
+            elif path.exists():
+                raise RepoError(
+                    f"{path} is not a worktree of {self.repo.toplevel}; remove it by hand if"
+                    " it is yours"
+                )
+
+    def prune(self) -> None:
+        """Forget worktrees whose directories were deleted."""
+        with worktree_lock(self.repo):
+            self.repo.run("worktree", "prune")
+
+    def _remove_unlocked(self, path: Path, entry: WorktreeEntry, *, force: bool) -> None:
+        if entry.prunable or not path.exists():
+            # `remove --force` on a vanished directory drops only this worktree's records;
+            # prune is the fallback.
+            gone = self.repo.run("worktree", "remove", "--force", str(path), check=False)
+            if gone.exit_code != 0:
+                self.repo.run("worktree", "prune")
+            return
+        self.repo.run("worktree", "remove", *(["--force"] if force else []), str(path))
+
+    def _undo_add(
+        self, path: Path, path_existed: bool, ref: str, commit: CommitSha, old_tip: CommitSha | None
+    ) -> None:
+        with suppress(WtaError, OSError):
+            entry = _entry_at(self.repo.worktrees(), path)
+            if entry is not None:
+                self._remove_unlocked(path, entry, force=True)
+        if not path_existed and path.exists():
+            shutil.rmtree(path, ignore_errors=True)
+        with suppress(WtaError):
+            if self.repo.rev_parse(ref) == commit and old_tip != commit:
+                if old_tip is None:
+                    self.repo.delete_ref(ref, commit)
+                else:
+                    self.repo.update_ref(ref, old_tip, commit)
+
+    def _recorded_bases(self) -> dict[Path, CommitSha]:
+        """Worktree path -> base commit, from the records create() leaves in admin dirs."""
+        bases: dict[Path, CommitSha] = {}
+        admin_root = self.repo.common_dir / "worktrees"
+        if not admin_root.is_dir():
+            return bases
+        for admin in admin_root.iterdir():
+            try:
+                gitfile = (admin / "gitdir").read_text(encoding="utf-8").strip()
+                base = (admin / BASE_FILE).read_text(encoding="utf-8").strip()
+            except OSError:
+                continue
+            bases[_real((admin / gitfile).parent)] = CommitSha(base)
+        return bases
+
+
+def _main_worktree(repo: GitRepo) -> Path:
+    """The main working tree, so the default root is the same from every linked worktree."""
+    if repo.git_dir != repo.common_dir and repo.common_dir.name == ".git":
+        return repo.common_dir.parent
+    # In the main worktree, or a linked one of a repo whose git dir lives elsewhere (where
+    # `git worktree list` names the git dir itself as the main worktree).
+    return repo.toplevel
+
+
+def _entry_at(entries: list[WorktreeEntry], path: Path) -> WorktreeEntry | None:
+    return next((e for e in entries if _real(e.path) == path), None)
+
+
+def _real(path: Path) -> Path:
+    return Path(os.path.realpath(path))
