@@ -101,16 +101,24 @@ def _number(value: object) -> str:
     return str(value)
 
 
-def _feature_label(raw: Mapping[str, Any], index: int) -> str:
-    """`feature 'auth'`; with the position too when the id is not unique or not usable."""
-    features = raw.get("feature")
-    if isinstance(features, list) and index < len(features):
-        item = features[index]
+class _Labels:
+    """Names features in messages: `feature 'auth'`, plus `(#n)` when the id is not unique."""
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        features = raw.get("feature")
+        self.features = features if isinstance(features, list) else []
+        self.counts = Counter(self._id(i) for i in range(len(self.features)))
+
+    def _id(self, index: int) -> str | None:
+        item = self.features[index]
         fid = item.get("id") if isinstance(item, dict) else None
-        if isinstance(fid, str) and fid:
-            same = sum(1 for f in features if isinstance(f, dict) and f.get("id") == fid)
-            return f"feature {_show(fid)}" + (f" (#{index + 1})" if same > 1 else "")
-    return f"feature #{index + 1}"
+        return fid if isinstance(fid, str) and fid else None
+
+    def __call__(self, index: int) -> str:
+        fid = self._id(index) if index < len(self.features) else None
+        if fid is None:
+            return f"feature #{index + 1}"
+        return f"feature {_show(fid)}" + (f" (#{index + 1})" if self.counts[fid] > 1 else "")
 
 
 def _path(parts: Sequence[int | str]) -> str:
@@ -120,11 +128,11 @@ def _path(parts: Sequence[int | str]) -> str:
     return out
 
 
-def _locate(loc: Sequence[int | str], raw: Mapping[str, Any]) -> tuple[str, list[int | str]]:
+def _locate(loc: Sequence[int | str], label: _Labels) -> tuple[str, list[int | str]]:
     """Split a pydantic location into a place ("[run]", "feature 'a'") and the field path."""
     head = loc[0] if loc else ""
     if head == "feature" and len(loc) >= 2 and isinstance(loc[1], int):
-        return _feature_label(raw, loc[1]), list(loc[2:])
+        return label(loc[1]), list(loc[2:])
     if head == "agents" and len(loc) >= 2:
         return f"[agents.{loc[1]}]", list(loc[2:])
     if (head in _SECTIONS or head == "routing") and len(loc) >= 2:
@@ -210,9 +218,10 @@ def _describe(error: ErrorDetails) -> tuple[str, str]:
 def translate(exc: ValidationError, raw: Mapping[str, Any]) -> list[PlanProblem]:
     """Every pydantic error as a PlanProblem naming the place, the field and the fix."""
     problems: list[PlanProblem] = []
+    label = _Labels(raw)
     for error in exc.errors():
         loc = [p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
-        where, parts = _locate(loc, raw)
+        where, parts = _locate(loc, label)
         if error["type"] == "extra_forbidden":
             problem, fix = _unknown_key(str(loc[-1]), loc)
         else:
@@ -237,9 +246,10 @@ def check_semantics(raw: Mapping[str, Any], plan: Plan | None) -> list[PlanProbl
                 'add a [[feature]] table with at least id = "..." and title = "..."',
             )
         )
-    problems += _check_ids_and_deps(raw, items)
-    problems += _check_profiles(raw, items)
-    problems += _check_branches(raw, items)
+    label = _Labels(raw)
+    problems += _check_ids_and_deps(label, items)
+    problems += _check_profiles(raw, label, items)
+    problems += _check_branches(raw, label, items)
     return problems
 
 
@@ -259,7 +269,7 @@ def _deps(item: Mapping[str, Any]) -> list[str]:
 
 
 def _check_ids_and_deps(
-    raw: Mapping[str, Any], items: Sequence[tuple[int, dict[str, Any]]]
+    label: _Labels, items: Sequence[tuple[int, dict[str, Any]]]
 ) -> Iterator[PlanProblem]:
     first = _ids(items)
     counts = Counter(item.get("id") for _, item in items if isinstance(item.get("id"), str))
@@ -275,24 +285,24 @@ def _check_ids_and_deps(
     graph: nx.DiGraph = nx.DiGraph()
     graph.add_nodes_from(first)
     for index, item in items:
-        label = _feature_label(raw, index)
+        where = label(index)
         own = item.get("id")
         deps = _deps(item)
         for dep, n in Counter(deps).items():
             if n > 1:
                 yield PlanProblem(
-                    label, "depends_on", f"lists {_show(dep)} {n} times", "list it once"
+                    where, "depends_on", f"lists {_show(dep)} {n} times", "list it once"
                 )
         for dep in dict.fromkeys(deps):
             if dep == own:
                 yield PlanProblem(
-                    label, "depends_on", "the feature depends on itself", f"remove {dep!r}"
+                    where, "depends_on", "the feature depends on itself", f"remove {dep!r}"
                 )
             elif dep not in first:
                 guess = _suggest(dep, list(first))
                 hint = f"did you mean {guess!r}? Otherwise " if guess else ""
                 yield PlanProblem(
-                    label,
+                    where,
                     "depends_on",
                     f"{_show(dep)} is not a feature in this plan",
                     f"{hint}add a feature with id {dep!r}, or remove it from depends_on",
@@ -334,7 +344,7 @@ def _profiles(raw: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _check_profiles(
-    raw: Mapping[str, Any], items: Sequence[tuple[int, dict[str, Any]]]
+    raw: Mapping[str, Any], label: _Labels, items: Sequence[tuple[int, dict[str, Any]]]
 ) -> Iterator[PlanProblem]:
     profiles = _profiles(raw)
     names = list(profiles)
@@ -368,7 +378,7 @@ def _check_profiles(
         yield from unknown(table.get("escalate_to"), where, "escalate_to")
         yield from _check_backend_fields(where, table, default_backend, profiles)
     for index, item in items:
-        yield from unknown(item.get("agent"), _feature_label(raw, index), "agent")
+        yield from unknown(item.get("agent"), label(index), "agent")
 
 
 def _check_backend_fields(
@@ -406,7 +416,7 @@ def _check_backend_fields(
 
 
 def _check_branches(
-    raw: Mapping[str, Any], items: Sequence[tuple[int, dict[str, Any]]]
+    raw: Mapping[str, Any], label: _Labels, items: Sequence[tuple[int, dict[str, Any]]]
 ) -> Iterator[PlanProblem]:
     run = raw.get("run", {})
     if not isinstance(run, dict):
@@ -435,7 +445,7 @@ def _check_branches(
     for index, item in items:
         if item.get("id") == clash:
             yield PlanProblem(
-                _feature_label(raw, index),
+                label(index),
                 "id",
                 f"its branch {prefix + clash!r} clashes with integration_branch {integration!r}",
                 "rename the feature, or change [run] integration_branch",
