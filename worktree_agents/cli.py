@@ -91,6 +91,123 @@ def plan_command(
     return run_plan(_plan_path(plan), fmt)
 
 
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the JSON envelope on stdout.")]
+
+
+@app.command()
+def run(
+    plan: PlanOption = None,
+    parallel: Annotated[
+        int | None, typer.Option("--parallel", min=1, help="Slots: agents at once.")
+    ] = None,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Run only these features (repeatable).")
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option("--profile", help="Run every feature on this profile.")
+    ] = None,
+    no_merge: Annotated[
+        bool, typer.Option("--no-merge", help="Verify on branches; integrate nothing.")
+    ] = False,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Run failed and skipped features again.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> int:
+    """Run the plan: agents in parallel worktrees, then merge onto the integration branch."""
+    from worktree_agents.commands.run import run_run
+    from worktree_agents.domain import FeatureId
+    from worktree_agents.runner import RunOptions
+
+    if as_json:
+        _JsonMode.command = "run"
+    options = RunOptions(
+        parallel=parallel,
+        only=tuple(FeatureId(o) for o in only or ()),
+        profile=profile,
+        no_merge=no_merge,
+        retry_failed=retry_failed,
+    )
+    return run_run(Path.cwd(), _plan_path(plan), options, as_json)
+
+
+@app.command()
+def status(plan: PlanOption = None, as_json: JsonOption = False) -> int:
+    """Every feature: state, reason, branch, attempts, cost, time."""
+    from worktree_agents.commands.status import run_status
+
+    if as_json:
+        _JsonMode.command = "status"
+    return run_status(Path.cwd(), _plan_path(plan), as_json)
+
+
+@app.command()
+def show(
+    feature: Annotated[str, typer.Argument(help="Feature id.")], plan: PlanOption = None
+) -> int:
+    """One feature in full: state, attempts, logs, conflict report."""
+    from worktree_agents.commands.status import run_show
+
+    return run_show(Path.cwd(), _plan_path(plan), feature)
+
+
+@app.command()
+def diff(
+    feature: Annotated[str, typer.Argument(help="Feature id.")], plan: PlanOption = None
+) -> int:
+    """A feature's diff: as integrated if merged, else its branch against its base."""
+    from worktree_agents.commands.status import run_diff
+
+    return run_diff(Path.cwd(), _plan_path(plan), feature)
+
+
+@app.command()
+def logs(
+    feature: Annotated[
+        str | None, typer.Argument(help="Feature id (default: the run's events).")
+    ] = None,
+    plan: PlanOption = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing while a run is going.")
+    ] = False,
+) -> int:
+    """The latest run's events, or one feature's latest attempt log."""
+    from worktree_agents.commands.status import run_logs
+
+    return run_logs(Path.cwd(), _plan_path(plan), feature, follow)
+
+
+@app.command()
+def clean(
+    plan: PlanOption = None,
+    include_failed: Annotated[
+        bool, typer.Option("--all", help="Also remove failed features' worktrees.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Remove worktrees with uncommitted changes too.")
+    ] = False,
+) -> int:
+    """Remove the worktrees of merged, done and skipped features. Branches are kept."""
+    from worktree_agents.commands.clean import run_clean
+
+    return run_clean(Path.cwd(), _plan_path(plan), include_failed, force)
+
+
+@app.command()
+def demo(
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="Create the sample repository here (new or empty).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> int:
+    """The whole pipeline on a generated sample repository, with the patch agent (no API key)."""
+    from worktree_agents.commands.demo import run_demo
+
+    if as_json:
+        _JsonMode.command = "demo"
+    return run_demo(directory, as_json)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run one command and map every outcome to an exit code."""
     args = sys.argv[1:] if argv is None else argv

@@ -1,0 +1,129 @@
+"""Helpers for end-to-end runs: a repository, a plan, and patches for the patch agent.
+
+Patches are made by real git from whole file states: `tree_of` builds a tree object from
+a {path: text} mapping through a temporary index, and `git diff -M` between two trees is
+the patch. No mocking anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gitutil import SCRUBBED_GIT_VARS, make_repo
+
+from worktree_agents.cli import main
+
+
+@dataclass
+class Spec:
+    """A feature for the patch agent: the files it ends with (None deletes a file)."""
+
+    id: str
+    changes: Mapping[str, str | None]
+    depends_on: Sequence[str] = ()
+    acceptance: Sequence[str] = ()
+    extra: str = ""  # more TOML lines for this [[feature]]
+    attempt_changes: Mapping[int, Mapping[str, str | None]] = field(default_factory=dict)
+
+
+def tree_of(repo: Path, files: Mapping[str, str], index: Path) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_GIT_VARS}
+    env["GIT_INDEX_FILE"] = str(index)
+    index.unlink(missing_ok=True)
+    for path, text in sorted(files.items()):
+        blob = subprocess.run(
+            ["git", "hash-object", "-w", "--stdin"], cwd=repo, env=env, input=text.encode(),
+            capture_output=True, check=True,
+        ).stdout.decode().strip()  # fmt: skip
+        subprocess.run(
+            ["git", "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}"],
+            cwd=repo, env=env, check=True,
+        )  # fmt: skip
+    return (
+        subprocess.run(["git", "write-tree"], cwd=repo, env=env, capture_output=True, check=True)
+        .stdout.decode()
+        .strip()
+    )
+
+
+def apply(files: Mapping[str, str], changes: Mapping[str, str | None]) -> dict[str, str]:
+    out = dict(files)
+    for path, text in changes.items():
+        if text is None:
+            out.pop(path, None)
+        else:
+            out[path] = text
+    return out
+
+
+def base_state(specs: Sequence[Spec], spec: Spec, base: Mapping[str, str]) -> dict[str, str]:
+    """Base plus the changes of every transitive dependency, in plan order."""
+    by_id = {s.id: s for s in specs}
+    needed: set[str] = set()
+    stack = list(spec.depends_on)
+    while stack:
+        fid = stack.pop()
+        if fid not in needed:
+            needed.add(fid)
+            stack.extend(by_id[fid].depends_on)
+    files = dict(base)
+    for s in specs:
+        if s.id in needed:
+            files = apply(files, s.changes)
+    return files
+
+
+def write_patch(repo: Path, before: Mapping[str, str], after: Mapping[str, str], out: Path) -> None:
+    index = repo / ".git" / "wta-test-index"
+    old, new = tree_of(repo, before, index), tree_of(repo, after, index)
+    index.unlink(missing_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_GIT_VARS}
+    diff = subprocess.run(
+        ["git", "diff", "-M", old, new], cwd=repo, env=env, capture_output=True, check=True
+    )
+    out.write_bytes(diff.stdout)
+
+
+def plan_repo(
+    root: Path,
+    specs: Sequence[Spec],
+    base: Mapping[str, str] | None = None,
+    settings: str = "",
+) -> Path:
+    """A repository on `main` holding `base`, with wta.toml and patches/ outside the repo."""
+    base = dict(base or {"README.md": "# sample\n"})
+    repo = make_repo(root / "repo", base)
+    plan_dir = root / "plan"
+    lines = [settings, "[agent]", 'backend = "patch"', f'dir = "{plan_dir / "patches"}"']
+    for spec in specs:
+        before = base_state(specs, spec, base)
+        write_patch(
+            repo, before, apply(before, spec.changes), plan_dir / "patches" / f"{spec.id}.patch"
+        )
+        for attempt, changes in spec.attempt_changes.items():
+            out = plan_dir / "patches" / f"{spec.id}.attempt{attempt}.patch"
+            write_patch(repo, before, apply(before, changes), out)
+        lines += ["", "[[feature]]", f'id = "{spec.id}"']
+        if spec.depends_on:
+            lines.append("depends_on = [" + ", ".join(f'"{d}"' for d in spec.depends_on) + "]")
+        if spec.acceptance:
+            lines.append("acceptance = [" + ", ".join(f"'{a}'" for a in spec.acceptance) + "]")
+        if spec.extra:
+            lines.append(spec.extra)
+    (plan_dir / "wta.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return repo
+
+
+def wta(repo: Path, *args: str) -> int:
+    """Run `wta` in-process from inside `repo`, with the plan next to the repository."""
+    old = Path.cwd()
+    os.chdir(repo)  # tests only: the code under test never changes directory
+    try:
+        return main([*args, "--plan", str(repo.parent / "plan" / "wta.toml")])
+    finally:
+        os.chdir(old)

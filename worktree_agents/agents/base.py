@@ -1,0 +1,152 @@
+"""The agent interface: what a backend is given (AgentTask), what it returns (AgentResult),
+the environment every agent runs with, and how a finished process becomes a result."""
+
+from __future__ import annotations
+
+import signal
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from worktree_agents.domain import CommitSha, FailureReason, FeatureId
+from worktree_agents.errors import AgentError
+from worktree_agents.git import SCRUBBED_VARS, git_env
+from worktree_agents.plan import ResolvedProfile
+from worktree_agents.process import ProcessResult
+
+# CLAUDECODE makes a nested Claude Code refuse to start; the GIT_* ones would point the
+# agent's git at some other repository than its worktree.
+REMOVED_VARS = ("CLAUDECODE", *SCRUBBED_VARS)
+DETAIL_MAX = 300
+
+
+@dataclass(frozen=True)
+class AgentTask:
+    """One attempt at one feature, as handed to a backend."""
+
+    feature_id: FeatureId
+    title: str
+    attempt: int
+    run_id: str
+    worktree: Path
+    base_commit: CommitSha
+    prompt: str
+    prompt_file: Path
+    log_path: Path
+    port: int
+    profile: ResolvedProfile
+    plan_dir: Path
+
+
+@dataclass(frozen=True)
+class AgentResult:
+    """How an attempt ended. `reason` and `detail` are set exactly when `ok` is False."""
+
+    ok: bool
+    reason: FailureReason | None
+    detail: str | None
+    duration_s: float
+    cost_usd: float | None = None
+    turns: int | None = None
+    summary: str | None = None
+    session_id: str | None = None
+    model: str | None = None
+
+
+class AgentBackend(ABC):
+    """Runs an agent in `task.worktree` and reports how it went; never commits for it."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    async def run(self, task: AgentTask) -> AgentResult: ...
+
+
+def backend_for(profile: ResolvedProfile) -> AgentBackend:
+    """The backend that runs `profile`."""
+    from worktree_agents.agents.command import CommandAgent
+    from worktree_agents.agents.patch import PatchAgent
+
+    if profile.backend == "patch":
+        return PatchAgent()
+    if profile.backend == "command":
+        return CommandAgent()
+    raise AgentError(f"the {profile.backend} backend is not available yet")
+
+
+def agent_env(task: AgentTask) -> dict[str, str]:
+    """os.environ and the profile's env, plus the WTA_* variables, minus REMOVED_VARS.
+
+    git stays non-interactive (no prompts, no editor), as for wta's own git calls.
+    """
+    env = git_env(task.profile.env)
+    env.update(
+        {
+            "WTA_FEATURE_ID": task.feature_id,
+            "WTA_PROMPT_FILE": str(task.prompt_file),
+            "WTA_WORKTREE": str(task.worktree),
+            "WTA_BASE_COMMIT": task.base_commit,
+            "WTA_ATTEMPT": str(task.attempt),
+            "WTA_RUN_ID": task.run_id,
+            "WTA_PORT": str(task.port),
+        }
+    )
+    for name in REMOVED_VARS:
+        env.pop(name, None)
+    return env
+
+
+def format_seconds(seconds: float) -> str:
+    """90.0 -> "1m30s", 0.5 -> "0.5s": the style of the plan's durations."""
+    if seconds != int(seconds):
+        return f"{seconds:g}s"
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{v}{unit}" for v, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if v]
+    return "".join(parts) or "0s"
+
+
+def last_line(text: str) -> str | None:
+    """The last non-empty line of `text`, stripped and shortened to DETAIL_MAX characters."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return None
+    line = lines[-1]
+    return line if len(line) <= DETAIL_MAX else line[: DETAIL_MAX - 1] + "…"
+
+
+def agent_result(
+    process: ProcessResult,
+    profile: ResolvedProfile,
+    *,
+    summary: str | None = None,
+    cost_usd: float | None = None,
+) -> AgentResult:
+    """Map a finished agent process to an AgentResult: exit 0 means the agent finished."""
+    reason: FailureReason | None = FailureReason.AGENT_ERROR
+    if process.killed_for == "timeout":
+        reason = FailureReason.TIMEOUT
+        detail = f"timed out after {format_seconds(profile.timeout_s)}"
+    elif process.killed_for == "idle":
+        reason = FailureReason.IDLE
+        detail = f"no output for {format_seconds(profile.idle_timeout_s)}"
+    elif process.killed_for == "cancelled":
+        detail = "cancelled"
+    elif process.exit_code == 0:
+        return AgentResult(True, None, None, process.duration_s, cost_usd, summary=summary)
+    else:
+        detail = _exit_detail(process.exit_code, process.output_tail)
+    return AgentResult(False, reason, detail, process.duration_s, cost_usd)
+
+
+def _exit_detail(exit_code: int | None, output: str) -> str:
+    if exit_code is not None and exit_code < 0:
+        try:
+            how = f"killed by {signal.Signals(-exit_code).name}"
+        except ValueError:
+            how = f"killed by signal {-exit_code}"
+    else:
+        how = f"exited {exit_code}"
+    line = last_line(output)
+    return f"{how}: {line}" if line else f"{how} with no output"

@@ -1,0 +1,32 @@
+"""`wta run`: the main job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from worktree_agents.errors import ExitCode
+from worktree_agents.git import GitRepo
+from worktree_agents.output import envelope, print_json
+from worktree_agents.plan import load_plan
+from worktree_agents.progress import LinePrinter
+from worktree_agents.runner import Orchestrator, RunOptions
+from worktree_agents.statusview import render_table, status_data
+from worktree_agents.store import Store
+
+
+def run_run(repo_dir: Path, plan_path: Path, options: RunOptions, as_json: bool) -> int:
+    loaded = load_plan(plan_path)
+    repo = GitRepo.open(repo_dir)
+    outcome = Orchestrator(repo, loaded, options, on_event=LinePrinter()).run()
+    with Store.open(repo.state_dir()) as store:
+        data = status_data(loaded.plan, repo, store)
+    data["run_id"] = outcome.run_id
+    data["selected"] = list(outcome.selected)
+    data["not_started"] = list(outcome.not_started)
+    if as_json:
+        print_json(envelope("run", outcome.exit_code, data))
+    else:
+        print(render_table(data))
+        if outcome.exit_code == ExitCode.INTERRUPTED:
+            print("interrupted: the state is saved; run `wta run` again to finish the plan")
+    return int(outcome.exit_code)

@@ -1,0 +1,172 @@
+"""`wta status`, `wta show`, `wta diff` and `wta logs`: reading a run, never changing it."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from worktree_agents.domain import FeatureId
+from worktree_agents.errors import LockError, UsageError
+from worktree_agents.events import EventLog
+from worktree_agents.git import GitRepo
+from worktree_agents.lock import RunLock
+from worktree_agents.merge import feature_trailers
+from worktree_agents.output import envelope, print_json
+from worktree_agents.plan import LoadedPlan, load_plan
+from worktree_agents.progress import describe
+from worktree_agents.statusview import render_table, status_data
+from worktree_agents.store import DB_NAME, FeatureRecord, Store
+
+
+def _open(repo_dir: Path, plan_path: Path) -> tuple[GitRepo, LoadedPlan, Store | None]:
+    loaded = load_plan(plan_path)
+    repo = GitRepo.open(repo_dir)
+    has_state = (repo.state_dir() / DB_NAME).exists()
+    return repo, loaded, Store.open(repo.state_dir()) if has_state else None
+
+
+def run_status(repo_dir: Path, plan_path: Path, as_json: bool) -> int:
+    repo, loaded, store = _open(repo_dir, plan_path)
+    try:
+        data = status_data(loaded.plan, repo, store)
+    finally:
+        if store is not None:
+            store.close()
+    if as_json:
+        print_json(envelope("status", 0, data))
+    else:
+        print(render_table(data))
+    return 0
+
+
+def _record(store: Store | None, loaded: LoadedPlan, feature_id: str) -> FeatureRecord | None:
+    if feature_id not in loaded.plan.by_id:
+        raise UsageError(f"the plan has no feature {feature_id!r}; see `wta status` for the ids")
+    return store.get(FeatureId(feature_id)) if store else None
+
+
+def run_show(repo_dir: Path, plan_path: Path, feature_id: str) -> int:
+    _, loaded, store = _open(repo_dir, plan_path)
+    try:
+        record = _record(store, loaded, feature_id)
+        attempts = store.attempts(record.id) if store and record else []
+    finally:
+        if store is not None:
+            store.close()
+    feature = loaded.plan.by_id[FeatureId(feature_id)]
+    lines = [f"{feature.id}: {feature.display_title}"]
+    if record is None:
+        lines.append("state: pending (not run yet)")
+    else:
+        reason = f" ({record.reason.value})" if record.reason else ""
+        lines.append(f"state: {record.state.value}{reason}")
+        for label, value in (
+            ("detail", record.detail),
+            ("branch", record.branch),
+            ("base", record.base_commit),
+            ("commit", record.commit_sha),
+            ("profile", record.profile),
+            ("model", record.model),
+            ("summary", record.summary),
+            ("skipped because", record.skipped_because),
+        ):
+            if value:
+                lines.append(f"{label}: {value}")
+        if record.files_changed is not None:
+            lines.append(
+                f"changes: {record.files_changed} files, +{record.insertions} -{record.deletions}"
+            )
+        if record.conflict_paths:
+            lines.append(f"conflict paths: {', '.join(record.conflict_paths)}")
+        lines.append(f"cost: ${record.cost_usd:.4f}")
+    if feature.depends_on:
+        lines.append(f"depends on: {', '.join(feature.depends_on)}")
+    for attempt in attempts:
+        outcome = attempt.outcome.value if attempt.outcome else "running"
+        why = f" ({attempt.reason.value}: {attempt.detail})" if attempt.reason else ""
+        lines.append(f"attempt {attempt.n}: {outcome}{why}")
+        if attempt.log_path:
+            lines.append(f"  log: {attempt.log_path}")
+            conflict = Path(attempt.log_path).with_name("conflict.txt")
+            if conflict.exists():
+                lines.append(f"  conflict report: {conflict}")
+                lines += [
+                    "    " + line for line in conflict.read_text(encoding="utf-8").splitlines()
+                ]
+    print("\n".join(lines))
+    return 0
+
+
+def run_diff(repo_dir: Path, plan_path: Path, feature_id: str) -> int:
+    """The feature's change: as integrated if merged, else its branch against its base."""
+    repo, loaded, store = _open(repo_dir, plan_path)
+    try:
+        record = _record(store, loaded, feature_id)
+    finally:
+        if store is not None:
+            store.close()
+    if record is None or record.base_commit is None:
+        raise UsageError(f"feature {feature_id!r} has not run yet, so it has no diff")
+    integration = "refs/heads/" + loaded.plan.run.integration_branch
+    commits = [c for c, f in feature_trailers(repo, integration) if f == feature_id]
+    if commits:
+        start, end = f"{commits[0]}^", commits[-1]
+    else:
+        branch_tip = repo.rev_parse("refs/heads/" + record.branch) if record.branch else None
+        start, end = record.base_commit, branch_tip or record.base_commit
+    sys.stdout.write(repo.run("diff", "--no-color", "--no-ext-diff", start, end).stdout)
+    return 0
+
+
+def run_logs(repo_dir: Path, plan_path: Path, feature_id: str | None, follow: bool) -> int:
+    repo, loaded, store = _open(repo_dir, plan_path)
+    try:
+        if feature_id is None:
+            run = store.latest_run() if store else None
+            if run is None:
+                raise UsageError("no run has been recorded in this repository yet")
+            path = repo.state_dir() / "runs" / f"{run.id}.jsonl"
+        else:
+            record = _record(store, loaded, feature_id)
+            attempts = store.attempts(record.id) if store and record else []
+            if not attempts or not attempts[-1].log_path:
+                raise UsageError(f"feature {feature_id!r} has no attempt log yet")
+            path = Path(attempts[-1].log_path)
+    finally:
+        if store is not None:
+            store.close()
+    _print_log(path, feature_id is None, follow, repo.state_dir())
+    return 0
+
+
+def _print_log(path: Path, events: bool, follow: bool, state_dir: Path) -> None:
+    """Print the log; with `follow`, keep printing new lines while a run holds the lock."""
+    shown = 0
+    while True:
+        if events:
+            for event in EventLog.read(path)[shown:]:
+                shown += 1
+                line = describe(event)
+                if line is not None:
+                    stamp = time.strftime("%H:%M:%S", time.localtime(event.ts))
+                    sys.stdout.write(f"{stamp} {line}\n")
+        else:
+            data = path.read_bytes() if path.exists() else b""
+            complete = data[shown : data.rfind(b"\n") + 1] if follow else data[shown:]
+            shown += len(complete)
+            sys.stdout.write(complete.decode("utf-8", errors="replace"))
+        sys.stdout.flush()
+        if not follow or not _run_active(state_dir):
+            return
+        time.sleep(0.2)
+
+
+def _run_active(state_dir: Path) -> bool:
+    lock = RunLock(state_dir)
+    try:
+        lock.acquire()
+    except LockError:
+        return True
+    lock.release()
+    return False

@@ -1,0 +1,354 @@
+"""The merge coordinator: integrates a feature onto the integration branch with no worktree and
+no index (merge-tree, commit-tree, then a compare-and-swap update-ref)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from worktree_agents.domain import BranchName, CommitSha, FeatureId
+from worktree_agents.errors import GitError, RepoError, WtaError
+from worktree_agents.git import HEADS, GitRepo, GitResult
+
+MergeMode = Literal["squash", "rebase"]
+TRAILER = "Wta-Feature"
+HUNKS_LIMIT = 20_000  # characters of conflict hunks kept in a report
+TEMP_PARENT_MESSAGE = "wta temporary parent\n"
+
+
+@dataclass(frozen=True)
+class ConflictReport:
+    paths: tuple[str, ...]  # sorted, unique
+    hunks: str  # `--- <path>` then its conflict-marker regions, for each path
+    touched_by: tuple[FeatureId, ...]  # merged features that touched `paths`, oldest first
+    messages: tuple[str, ...]  # merge-tree's informational lines, in its order
+
+
+@dataclass(frozen=True)
+class FeatureChange:
+    feature_id: FeatureId
+    title: str
+    base_commit: CommitSha  # the recorded commit the feature branch started from
+    tip: CommitSha
+    body: str = ""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    onto: CommitSha
+    commit: CommitSha  # the new integration head, not yet published
+    tree: str
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    outcome: Literal["merged", "conflict", "already_present", "verify_failed"]
+    onto: CommitSha  # the integration tip the last attempt was computed on
+    commit: CommitSha | None  # merged: the new tip; verify_failed: the rejected commit
+    conflict: ConflictReport | None
+    verify_detail: str | None
+    attempts: int
+
+
+@dataclass(frozen=True)
+class _Step:
+    """Apply `parent..commit` and, if that changes anything, commit it with `message`."""
+
+    parent: CommitSha
+    commit: CommitSha
+    message: str
+    author: Mapping[str, str]  # GIT_AUTHOR_* to keep; empty: the environment's identity
+
+
+@dataclass(frozen=True)
+class _TreeMerge:
+    clean: bool
+    tree: str
+    paths: tuple[str, ...]
+    messages: tuple[str, ...]
+
+
+def _git(
+    repo: GitRepo,
+    *args: str,
+    input: str | bytes | None = None,
+    ok_codes: Collection[int] = (0,),
+    env: Mapping[str, str] | None = None,
+) -> GitResult:
+    """Run git on the object store from a neutral directory: with no checkout in sight, an
+    uncommitted `.gitattributes` (say, a merge driver) cannot change a merge's result."""
+    neutral = {"GIT_DIR": str(repo.common_dir), **(env or {})}
+    return repo.run(*args, input=input, ok_codes=ok_codes, env=neutral, cwd=repo.common_dir)
+
+
+def _trailers(
+    repo: GitRepo, rev_range: str, paths: Iterable[str] = ()
+) -> list[tuple[CommitSha, FeatureId]]:
+    fmt = f"%x1e%H%x1f%(trailers:key={TRAILER},valueonly,unfold,separator=%x1f)"
+    args = ["log", "--reverse", "--no-show-signature", "--full-history", f"--format={fmt}"]
+    pathspec = ["--", *paths] if paths else []
+    literal = {"GIT_LITERAL_PATHSPECS": "1"}
+    out = _git(repo, *args, "--end-of-options", rev_range, *pathspec, env=literal).stdout
+    found: list[tuple[CommitSha, FeatureId]] = []
+    for record in out.split("\x1e")[1:]:
+        sha, *values = record.strip().split("\x1f")
+        features = [value.strip() for value in values if value.strip()]
+        if features:  # one feature per commit; if a commit names several, the last wins
+            found.append((CommitSha(sha), FeatureId(features[-1])))
+    return found
+
+
+def feature_trailers(repo: GitRepo, rev_range: str) -> list[tuple[CommitSha, FeatureId]]:
+    """(commit, feature) for each commit in `rev_range` carrying a Wta-Feature trailer, oldest
+    first: which features a branch holds, even if the state store is lost."""
+    return _trailers(repo, rev_range)
+
+
+def stack_bases(repo: GitRepo, tips: Sequence[CommitSha]) -> CommitSha | tuple[str, ...]:
+    """A base holding every tip (with --no-merge, a dependent starts from its dependencies'
+    branches): the tip itself, or merge commits of them; or the paths where they conflict."""
+    if not tips:
+        raise ValueError("stack_bases needs at least one tip")
+    base = tips[0]
+    for tip in tips[1:]:
+        if _is_ancestor(repo, tip, base):
+            continue
+        if _is_ancestor(repo, base, tip):
+            base = tip
+            continue
+        merge = _merge_tree(repo, base, tip)
+        if not merge.clean:
+            return merge.paths
+        args = ["commit-tree", "-p", base, "-p", tip, "-m", "wta: stack dependency branches"]
+        base = CommitSha(_git(repo, *args, merge.tree).stdout.strip())
+    return base
+
+
+def _is_ancestor(repo: GitRepo, ancestor: CommitSha, commit: CommitSha) -> bool:
+    result = _git(repo, "merge-base", "--is-ancestor", ancestor, commit, ok_codes=(0, 1))
+    return result.exit_code == 0
+
+
+def _merge_tree(repo: GitRepo, ours: CommitSha, theirs: CommitSha) -> _TreeMerge:
+    result = _git(repo, "merge-tree", "--write-tree", "-z", ours, theirs, ok_codes=(0, 1))
+    tree, *fields = result.stdout.split("\0")
+    clean = result.exit_code == 0  # 1 is conflicts; anything else raised GitError
+    paths: set[str] = set()
+    messages: list[str] = []
+    if not clean:  # `<mode> <oid> <stage>\t<path>` records, an empty field, then messages
+        end = fields.index("") if "" in fields else len(fields)
+        paths = {entry.split("\t", 1)[1] for entry in fields[:end]}
+        i = end + 1
+        while i < len(fields) and fields[i].isdigit():  # <n> <path>*n <type> <message>
+            i += int(fields[i]) + 3
+            messages.append(fields[i - 1].rstrip("\n"))
+    return _TreeMerge(clean, tree, tuple(sorted(paths)), tuple(messages))
+
+
+def _conflict_regions(text: str) -> list[str]:
+    regions: list[str] = []
+    current: list[str] | None = None
+    for line in text.splitlines(keepends=True):
+        if current is None and line.startswith("<<<<<<<"):
+            current = []
+        if current is not None:
+            current.append(line)
+            if line.startswith(">>>>>>>"):
+                regions.append("".join(current))
+                current = None
+    if current:  # an unterminated region: keep what there is
+        regions.append("".join(current))
+    return regions
+
+
+class MergeCoordinator:
+    """Integrates features onto one integration branch; moves no other ref."""
+
+    def __init__(self, repo: GitRepo, integration_branch: BranchName, mode: MergeMode) -> None:
+        self.repo = repo
+        self.branch = integration_branch
+        self.ref = HEADS + integration_branch
+        self.mode = mode
+
+    def tip(self) -> CommitSha | None:
+        """The integration head, or None if the branch does not exist."""
+        return self.repo.rev_parse(self.ref) if self.repo.ref_exists(self.ref) else None
+
+    def ensure_branch(self, base: CommitSha) -> CommitSha:
+        """Create the integration branch at `base` unless it exists; return its tip."""
+        current = self.tip()
+        if current is not None:
+            return current
+        self._refuse_if_checked_out()
+        try:
+            self.repo.update_ref(self.ref, base, None, message="wta: start integration")
+        except GitError:
+            if self.tip() is None:
+                raise
+        created = self.tip()
+        assert created is not None
+        return created
+
+    def prepare(self, change: FeatureChange, onto: CommitSha) -> Prepared | ConflictReport | None:
+        """Compute the new integration head for `change` on `onto` without moving any ref.
+
+        None means the feature's changes are already in `onto` (in rebase mode: every one of
+        its commits became empty)."""
+        head, tree = onto, self._tree(onto)
+        for step in self._steps(change):
+            # The temporary parent F (tree of the tip, parent = the step's base) makes
+            # `merge-tree F commit` a cherry-pick: git 2.39 has no --merge-base. It is only
+            # required when the base is not an ancestor of the tip (a stacked branch), and
+            # gives the same result when it is, so it is always used.
+            temp = self._commit_tree(tree, step.parent, TEMP_PARENT_MESSAGE, sign=False)
+            merge = _merge_tree(self.repo, temp, step.commit)
+            if not merge.clean:
+                labels: dict[str, str] = {temp: self.branch, step.commit: change.feature_id}
+                return self._report(change, onto, merge, labels)
+            if merge.tree == tree:
+                continue  # already present, or the commit became empty: make no empty commit
+            message = self._with_trailer(step.message, change.feature_id)
+            head = self._commit_tree(merge.tree, head, message, env=step.author)
+            tree = merge.tree
+        return None if head == onto else Prepared(onto=onto, commit=head, tree=tree)
+
+    def publish(self, prepared: Prepared) -> bool:
+        """Move the integration ref from `prepared.onto` to `prepared.commit`, only if it is
+        still at `onto`; False if it moved meanwhile."""
+        self._refuse_if_checked_out()
+        try:
+            self.repo.update_ref(self.ref, prepared.commit, prepared.onto, message="wta: integrate")
+        except GitError:
+            if self.tip() != prepared.onto:
+                return False
+            raise
+        return True
+
+    def integrate(
+        self,
+        change: FeatureChange,
+        verify: Callable[[CommitSha], str | None] | None = None,
+        max_retries: int = 5,
+    ) -> MergeResult:
+        """Prepare, verify (a non-None return is the failure detail) and publish `change`,
+        recomputing on the new tip up to `max_retries` times when the ref moves meanwhile."""
+        self._refuse_if_checked_out()
+        for attempt in range(1, max_retries + 2):
+            onto = self.tip()
+            if onto is None:
+                raise RepoError(
+                    f"the integration branch '{self.branch}' does not exist;"
+                    " create it from the base first"
+                )
+            prepared = self.prepare(change, onto)
+            if prepared is None:
+                return MergeResult("already_present", onto, None, None, None, attempt)
+            if isinstance(prepared, ConflictReport):
+                return MergeResult("conflict", onto, None, prepared, None, attempt)
+            detail = verify(prepared.commit) if verify is not None else None
+            if detail is not None:
+                return MergeResult("verify_failed", onto, prepared.commit, None, detail, attempt)
+            if self.publish(prepared):
+                return MergeResult("merged", onto, prepared.commit, None, None, attempt)
+        raise WtaError(
+            f"the integration branch '{self.branch}' kept moving while '{change.feature_id}'"
+            f" was being integrated ({max_retries + 1} attempts); is another wta running?"
+        )
+
+    def _refuse_if_checked_out(self) -> None:
+        where = self.repo.checked_out_branches().get(self.branch)
+        if where is not None:
+            raise RepoError(
+                f"the integration branch '{self.branch}' is checked out in {where};"
+                " wta never moves a checked-out branch; switch that worktree to another"
+                " branch, or set [run] integration_branch in wta.toml to another name"
+            )
+
+    def _steps(self, change: FeatureChange) -> list[_Step]:
+        if self.mode == "squash":
+            message = change.title.strip() + "\n"
+            if change.body.strip():
+                message += "\n" + change.body.strip() + "\n"
+            return [_Step(change.base_commit, change.tip, message, {})]
+        fmt = "%H%x00%P%x00%an%x00%ae%x00%ad%x00%B"
+        args = ["log", "-z", "--reverse", "--first-parent", "--no-show-signature", "--date=raw"]
+        rev_range = f"{change.base_commit}..{change.tip}"
+        fields = _git(self.repo, *args, f"--format={fmt}", rev_range).stdout.split("\0")[:-1]
+        steps: list[_Step] = []
+        for i in range(0, len(fields), 6):
+            sha, parents, name, email, date, message = fields[i : i + 6]
+            if not parents:
+                raise WtaError(f"commit {sha} of '{change.feature_id}' has no parent to replay")
+            author = {
+                "GIT_AUTHOR_NAME": name,
+                "GIT_AUTHOR_EMAIL": email,
+                "GIT_AUTHOR_DATE": "@" + date,
+            }
+            steps.append(_Step(CommitSha(parents.split()[0]), CommitSha(sha), message, author))
+        return steps
+
+    def _tree(self, commit: CommitSha) -> str:
+        return _git(self.repo, "rev-parse", "--verify", f"{commit}^{{tree}}").stdout.strip()
+
+    def _commit_tree(
+        self,
+        tree: str,
+        parent: CommitSha,
+        message: str,
+        *,
+        env: Mapping[str, str] | None = None,
+        sign: bool = True,
+    ) -> CommitSha:
+        flags = [] if sign else ["--no-gpg-sign"]
+        data = message.encode("utf-8", "surrogateescape")  # keep non-UTF-8 messages byte-exact
+        args = ["commit-tree", *flags, "-p", parent, "-F", "-", tree]
+        return CommitSha(_git(self.repo, *args, input=data, env=env).stdout.strip())
+
+    def _with_trailer(self, message: str, feature: FeatureId) -> str:
+        # --no-divider: a `---` line in a commit message is not the start of a patch.
+        args = ["interpret-trailers", "--no-divider", "--where", "end", "--if-exists", "replace"]
+        args += ["--if-missing", "add", "--trailer", f"{TRAILER}: {feature}"]
+        data = message.encode("utf-8", "surrogateescape")
+        return _git(self.repo, *args, input=data).stdout
+
+    def _report(
+        self,
+        change: FeatureChange,
+        onto: CommitSha,
+        merge: _TreeMerge,
+        labels: Mapping[str, str],
+    ) -> ConflictReport:
+        seen: list[FeatureId] = []
+        if merge.paths:
+            rev_range = f"{change.base_commit}..{onto}"
+            for _, feature in _trailers(self.repo, rev_range, merge.paths):
+                if feature not in seen:
+                    seen.append(feature)
+        return ConflictReport(
+            paths=merge.paths,
+            hunks=self._hunks(merge.tree, merge.paths, labels),
+            touched_by=tuple(seen),
+            messages=merge.messages,
+        )
+
+    def _hunks(self, tree: str, paths: tuple[str, ...], labels: Mapping[str, str]) -> str:
+        parts: list[str] = []
+        size = 0
+        for path in paths:
+            if size > HUNKS_LIMIT:
+                break
+            blob = _git(self.repo, "cat-file", "blob", f"{tree}:{path}", ok_codes=(0, 128))
+            regions = _conflict_regions(blob.stdout if blob.exit_code == 0 else "")
+            text = "".join(regions) or "(no conflict markers; see the messages)\n"
+            for sha, label in labels.items():  # name the sides, not the throwaway commits
+                text = text.replace(f"<<<<<<< {sha}", f"<<<<<<< {label}")
+                text = text.replace(f">>>>>>> {sha}", f">>>>>>> {label}")
+            parts.append(f"--- {path}\n{text}")
+            size += len(parts[-1])
+        hunks = "".join(parts)
+        if len(hunks) > HUNKS_LIMIT or len(parts) < len(paths):
+            hunks = (
+                hunks[:HUNKS_LIMIT] + f"[conflict hunks truncated at {HUNKS_LIMIT} characters]\n"
+            )
+        return hunks

@@ -1,0 +1,315 @@
+"""Run one child process safely: its own process group, logged and redacted output, and a
+wall-clock and idle timeout that kill the whole group and confirm the kill."""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import os
+import signal
+import socket
+import time
+from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Literal, TypeAlias, TypeVar
+
+from worktree_agents.events import REDACTED, SECRET_MIN_LENGTH, secret_values
+
+KillReason: TypeAlias = Literal["timeout", "idle", "cancelled"]
+
+TAIL_CHARS = 4096
+MAX_LINE_CHARS = 64 * 1024  # a longer line is written to the log in pieces
+READ_CHUNK = 64 * 1024
+TERM_GRACE_S = 2.0  # SIGTERM first; SIGKILL whatever is still alive after this
+CONFIRM_S = 5.0  # how long to wait for the group to be gone after the kill
+DRAIN_S = 2.0  # how long to read what is left in the pipes once the group is gone
+POLL_S = 0.05
+EXIT_POLL_S = 0.02
+STDERR_PREFIX = "[stderr] "
+NOTE_PREFIX = "[wta] "
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    """How a child ended. `exit_code` is None only when wta killed it (`killed_for` says why)."""
+
+    exit_code: int | None
+    killed_for: KillReason | None
+    duration_s: float
+    output_tail: str  # the last TAIL_CHARS of stdout and stderr, redacted, without prefixes
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def append_log(log_path: Path, line: str) -> None:
+    """Append one line to a transcript, creating it (and its parents) if needed."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("a", encoding="utf-8") as log:
+        log.write(line.rstrip("\n") + "\n")
+
+
+class _Output:
+    """The log file, the secrets to redact from it, the rolling tail and the last activity."""
+
+    def __init__(self, log: IO[str], env: Mapping[str, str]) -> None:
+        self.log = log
+        found = set(secret_values(env)) | set(secret_values(os.environ))
+        # A multi-line secret is also caught line by line, as the log is written by lines.
+        found |= {
+            part for value in found for part in value.splitlines() if len(part) >= SECRET_MIN_LENGTH
+        }
+        self.secrets = sorted(found, key=len, reverse=True)
+        self.overlap = max((len(s) for s in self.secrets), default=1) - 1
+        self.tail = ""
+        self.last_activity = time.monotonic()
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+    def write(self, text: str, prefix: str = "", *, keep: bool = True) -> None:
+        text = self.redact(text)
+        self.log.write(prefix + text + "\n")
+        self.log.flush()
+        if keep:
+            self.tail = (self.tail + text + "\n")[-TAIL_CHARS:]
+
+    def note(self, text: str) -> None:
+        self.write(NOTE_PREFIX + text)
+
+
+async def _pump(stream: asyncio.StreamReader, out: _Output, prefix: str) -> None:
+    """Copy one stream to the log line by line, with bounded memory for unending lines."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    pending = ""
+    while chunk := await stream.read(READ_CHUNK):
+        out.last_activity = time.monotonic()
+        *lines, pending = (pending + decoder.decode(chunk)).split("\n")
+        for line in lines:
+            out.write(line.removesuffix("\r"), prefix)
+        while len(pending) > MAX_LINE_CHARS:
+            # Redact before cutting, and hold back a secret's length minus one, so no
+            # secret is split between two pieces.
+            pending = out.redact(pending)
+            cut = min(MAX_LINE_CHARS, len(pending) - out.overlap)
+            if cut <= 0:
+                break
+            out.write(pending[:cut], prefix)
+            pending = pending[cut:]
+    pending += decoder.decode(b"", final=True)
+    if pending:
+        out.write(pending.removesuffix("\r"), prefix)
+
+
+async def _feed(stdin: asyncio.StreamWriter, data: bytes) -> None:
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        stdin.write(data)
+        await stdin.drain()
+    stdin.close()
+
+
+def _has_live_member(pgid: int) -> bool | None:
+    """Whether a non-zombie process is in the group; None when /proc cannot tell."""
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").is_file():
+        return None
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            state, _ppid, pgrp, *_ = (entry / "stat").read_text().rpartition(")")[2].split()
+            if int(pgrp) == pgid and state not in ("Z", "X"):
+                return True
+        except (OSError, ValueError):  # it exited while we looked
+            continue
+    return False
+
+
+def _group_exists(pgid: int, *, count_zombies: bool) -> bool:
+    """Whether the process group has members; zombies (dead, not yet reaped) count if asked."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if count_zombies:
+        return True
+    live = _has_live_member(pgid)
+    return True if live is None else live
+
+
+async def _wait_gone(pgid: int, within_s: float, *, count_zombies: bool) -> bool:
+    deadline = time.monotonic() + within_s
+    while _group_exists(pgid, count_zombies=count_zombies):
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(POLL_S)
+    return True
+
+
+def _signal(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+async def _kill_group(pgid: int, out: _Output) -> None:
+    """SIGTERM the group, SIGKILL what survives the grace period, then confirm it is gone.
+
+    The direct child is reaped by asyncio; orphaned grandchildren are reaped by init,
+    which may take a moment, so confirmation waits for the group to vanish entirely.
+    """
+    if not _group_exists(pgid, count_zombies=False):
+        return
+    _signal(pgid, signal.SIGTERM)
+    _signal(pgid, signal.SIGCONT)  # a stopped process acts on SIGTERM only once continued
+    if not await _wait_gone(pgid, TERM_GRACE_S, count_zombies=False):
+        out.note(f"the process group outlived SIGTERM by {TERM_GRACE_S:g}s; sending SIGKILL")
+        _signal(pgid, signal.SIGKILL)
+    if not await _wait_gone(pgid, CONFIRM_S, count_zombies=True) and _group_exists(
+        pgid, count_zombies=False
+    ):
+        out.note(f"process group {pgid} is still alive {CONFIRM_S:g}s after SIGKILL")
+
+
+async def _shielded(work: Coroutine[Any, Any, _T]) -> _T:
+    """Finish `work` even if the caller is cancelled meanwhile; then re-raise the cancel."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                raise
+            cancelled = True
+            continue
+        if cancelled:
+            raise asyncio.CancelledError
+        return result
+
+
+async def _exited(proc: asyncio.subprocess.Process) -> int:
+    """The child's exit code once it is reaped. (proc.wait() would also wait until every
+    process holding its pipes, such as a background grandchild, has closed them.)"""
+    while proc.returncode is None:
+        await asyncio.sleep(EXIT_POLL_S)
+    return proc.returncode
+
+
+async def _watch(
+    waiter: asyncio.Task[int], out: _Output, deadline: float, idle_timeout_s: float | None
+) -> KillReason | None:
+    """Wait for the child to exit; return why it must be killed if a timeout comes first."""
+    while True:
+        now = time.monotonic()
+        left = deadline - now
+        reason: KillReason = "timeout"
+        if idle_timeout_s is not None and out.last_activity + idle_timeout_s - now < left:
+            left = out.last_activity + idle_timeout_s - now
+            reason = "idle"
+        if left <= 0:
+            return reason
+        done, _ = await asyncio.wait({waiter}, timeout=left)
+        if done:
+            return None
+
+
+async def _finish(
+    proc: asyncio.subprocess.Process,
+    waiter: asyncio.Task[int],
+    tasks: list[asyncio.Task[None]],
+    out: _Output,
+    why: str | None,
+) -> None:
+    """Kill the group (or what the child left behind), then drain and close the pipes."""
+    if why is not None:
+        out.note(f"{why}; killing the process group")
+    elif _group_exists(proc.pid, count_zombies=False):
+        # Log only: the tail stays the child's output, for "exited N: <last line>".
+        out.write(
+            NOTE_PREFIX + "the child exited and left processes behind; killing them", keep=False
+        )
+    await _kill_group(proc.pid, out)
+    await asyncio.wait({waiter}, timeout=CONFIRM_S)
+    waiter.cancel()  # a no-op once the child is reaped
+    _, stuck = await asyncio.wait(tasks, timeout=DRAIN_S)
+    for task in stuck:  # a process that left the group still holds a pipe open
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    if stuck:
+        transport = getattr(proc, "_transport", None)
+        if isinstance(transport, asyncio.BaseTransport):
+            transport.close()
+
+
+async def run_process(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    log_path: Path,
+    timeout_s: float,
+    idle_timeout_s: float | None = None,
+    stdin_data: bytes | None = None,
+    header: str | None = None,
+) -> ProcessResult:
+    """Run `argv` (never through a shell) in its own session, logging its output to `log_path`.
+
+    On timeout, idle timeout or cancellation the whole process group is killed; a
+    cancellation is re-raised once the kill is confirmed.
+    """
+    if not argv:
+        raise ValueError("run_process needs a non-empty argv")
+    started = time.monotonic()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("a", encoding="utf-8") as log:
+        out = _Output(log, env)
+        if header is not None:
+            out.write(header, keep=False)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                cwd=cwd,
+                env=dict(env),
+                stdin=asyncio.subprocess.DEVNULL if stdin_data is None else asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename not in (None, argv[0]) else ""
+            out.note(f"cannot start {argv[0]!r}: {exc.strerror or exc}{where}")
+            code = 127 if isinstance(exc, FileNotFoundError) else 126
+            return ProcessResult(code, None, time.monotonic() - started, out.tail)
+        assert proc.stdout is not None and proc.stderr is not None
+        tasks = [
+            asyncio.create_task(_pump(proc.stdout, out, "")),
+            asyncio.create_task(_pump(proc.stderr, out, STDERR_PREFIX)),
+        ]
+        if stdin_data is not None and proc.stdin is not None:
+            tasks.append(asyncio.create_task(_feed(proc.stdin, stdin_data)))
+        waiter = asyncio.create_task(_exited(proc))
+        killed_for: KillReason | None = "cancelled"  # unless _watch returns
+        try:
+            killed_for = await _watch(waiter, out, started + timeout_s, idle_timeout_s)
+        finally:
+            why = {
+                None: None,
+                "timeout": f"timeout: no exit within {timeout_s:g}s",
+                "idle": f"idle: no output for {idle_timeout_s or 0:g}s",
+                "cancelled": "cancelled",
+            }[killed_for]
+            await _shielded(_finish(proc, waiter, tasks, out, why))
+        exit_code = None if killed_for is not None else proc.returncode
+        return ProcessResult(exit_code, killed_for, time.monotonic() - started, out.tail)

@@ -1,0 +1,80 @@
+"""Progress off a TTY: one plain line per event, on stderr."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from worktree_agents.events import (
+    AgentFinished,
+    AgentStarted,
+    Conflict,
+    Event,
+    FeatureFailed,
+    GuardrailTripped,
+    Merged,
+    Retry,
+    RunFinished,
+    RunStarted,
+    Skipped,
+    VerifyFinished,
+    WorktreeCreated,
+)
+
+
+def describe(event: Event) -> str | None:
+    """The line for an event, or None for events too chatty to print."""
+    match event:
+        case RunStarted():
+            return f"run {event.run_id}: {len(event.features)} features, {event.parallel} slots"
+        case WorktreeCreated():
+            where = f"{event.path} on {event.branch} at {event.base_commit[:10]}"
+            return f"{event.feature_id}: worktree {where}"
+        case AgentStarted():
+            model = f", {event.model}" if event.model else ""
+            how = f"{event.backend}, profile {event.profile}{model}"
+            return f"{event.feature_id}: attempt {event.attempt} started ({how})"
+        case AgentFinished():
+            cost = f", ${event.cost_usd:.4f}" if event.cost_usd else ""
+            verdict = "finished" if event.ok else f"failed ({event.reason})"
+            return f"{event.feature_id}: agent {verdict} in {event.duration_s:.1f}s{cost}"
+        case VerifyFinished():
+            verdict = "passed" if event.ok else "FAILED"
+            return f"{event.feature_id}: {event.stage} check `{event.command}` {verdict}"
+        case GuardrailTripped():
+            return f"{event.feature_id}: guardrail {event.rule}: {event.detail}"
+        case Merged():
+            return f"{event.feature_id}: merged as {event.commit[:10]}"
+        case Conflict():
+            by = f" with {', '.join(event.touched_by)}" if event.touched_by else ""
+            return f"{event.feature_id}: CONFLICT in {', '.join(event.paths)}{by}"
+        case FeatureFailed():
+            return f"{event.feature_id}: failed ({event.reason}): {event.detail}"
+        case Retry():
+            return (
+                f"{event.feature_id}: retrying as attempt {event.attempt}"
+                f" on profile {event.profile} after {event.reason}"
+            )
+        case Skipped():
+            return f"{event.feature_id}: skipped because {event.because} did not merge"
+        case RunFinished():
+            return (
+                f"run finished ({event.status}): {event.merged} merged, {event.failed} failed,"
+                f" {event.skipped} skipped in {event.duration_s:.1f}s, cost ${event.cost_usd:.4f}"
+            )
+    return None
+
+
+class LinePrinter:
+    """Prints each event's line with a clock time."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+
+    def __call__(self, event: Event) -> None:
+        line = describe(event)
+        if line is not None:
+            stamp = time.strftime("%H:%M:%S", time.localtime(event.ts))
+            self.stream.write(f"{stamp} {line}\n")
+            self.stream.flush()

@@ -1,0 +1,277 @@
+"""`wta run`: preflight, then the scheduler loop over feature pipelines, then the report.
+
+Preflight checks everything that can be checked before any agent starts (lock, base,
+integration branch, selection), so a usage error changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from worktree_agents.dag import SATISFIED_MERGED, FeatureGraph
+from worktree_agents.domain import BranchName, FeatureId, FeatureState, RunId
+from worktree_agents.errors import ExitCode, UsageError
+from worktree_agents.events import Event, EventLog, RunFinished, RunStarted, events_path
+from worktree_agents.git import GitRepo
+from worktree_agents.lock import RunLock
+from worktree_agents.merge import MergeCoordinator
+from worktree_agents.pipeline import FeaturePipeline, RunContext
+from worktree_agents.plan import LoadedPlan
+from worktree_agents.scheduler import SchedulerHooks, run_schedule
+from worktree_agents.store import AttemptOutcome, RunStatus, Store
+from worktree_agents.worktrees import WorktreeManager, resolve_worktree_root
+
+IN_FLIGHT = frozenset({FeatureState.RUNNING, FeatureState.VERIFYING, FeatureState.INTEGRATING})
+SATISFIED_NO_MERGE = frozenset({FeatureState.MERGED, FeatureState.DONE})
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    parallel: int | None = None
+    only: tuple[FeatureId, ...] = ()
+    profile: str | None = None
+    no_merge: bool = False
+    retry_failed: bool = False
+
+
+@dataclass
+class RunOutcome:
+    run_id: RunId
+    exit_code: ExitCode
+    selected: tuple[FeatureId, ...]
+    duration_s: float = 0.0
+    interrupted: bool = False
+    not_started: tuple[FeatureId, ...] = field(default=())
+
+
+def new_run_id() -> RunId:
+    return RunId(time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2))
+
+
+def ensure_identity() -> None:
+    """wta's own commits need an identity; fall back to a neutral one if git has none."""
+    import subprocess
+
+    probe = subprocess.run(
+        ["git", "var", "GIT_COMMITTER_IDENT"], capture_output=True, check=False, cwd="/"
+    )
+    if probe.returncode != 0:
+        for role in ("AUTHOR", "COMMITTER"):
+            os.environ.setdefault(f"GIT_{role}_NAME", "wta")
+            os.environ.setdefault(f"GIT_{role}_EMAIL", "wta@localhost")
+
+
+class Orchestrator:
+    """One `wta run` on one repository."""
+
+    def __init__(
+        self,
+        repo: GitRepo,
+        loaded: LoadedPlan,
+        options: RunOptions,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> None:
+        self.repo = repo
+        self.loaded = loaded
+        self.plan = loaded.plan
+        self.options = options
+        self.on_event = on_event
+        self.state_dir = repo.state_dir()
+
+    def run(self) -> RunOutcome:
+        """Run the plan; returns the outcome (exit code 0, 1 or 130)."""
+        self._check_options()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        ensure_identity()
+        with RunLock(self.state_dir), Store.open(self.state_dir) as store:
+            return self._run_locked(store)
+
+    def _check_options(self) -> None:
+        known = set(self.plan.by_id)
+        unknown = [f for f in self.options.only if f not in known]
+        if unknown:
+            raise UsageError(
+                f"--only names {', '.join(repr(u) for u in unknown)}, which the plan does not"
+                " have; see `wta plan` for the feature ids"
+            )
+        profile = self.options.profile
+        if profile is not None and profile not in self.plan.profile_names():
+            raise UsageError(
+                f"--profile {profile!r} is not defined; the plan has: "
+                + ", ".join(self.plan.profile_names())
+            )
+        if self.options.parallel is not None and self.options.parallel < 1:
+            raise UsageError("--parallel must be at least 1")
+
+    def _selection(self, store: Store) -> tuple[FeatureId, ...]:
+        if not self.options.only:
+            return tuple(f.id for f in self.plan.features)
+        chosen = set(self.options.only)
+        states = store.states()
+        satisfied = SATISFIED_NO_MERGE if self.options.no_merge else SATISFIED_MERGED
+        missing = sorted(
+            {
+                dep
+                for fid in chosen
+                for dep in self.plan.by_id[fid].depends_on
+                if dep not in chosen and states.get(dep) not in satisfied
+            }
+        )
+        if missing:
+            raise UsageError(
+                "--only leaves out dependencies that are not merged yet: "
+                + ", ".join(missing)
+                + "; add them to --only, or run them first"
+            )
+        return tuple(f.id for f in self.plan.features if f.id in chosen)
+
+    def _run_locked(self, store: Store) -> RunOutcome:
+        plan = self.plan
+        store.sync_features([f.id for f in plan.features], {f.id for f in plan.features if f.done})
+        selected = self._selection(store)
+        base_branch, base_commit = self.repo.resolve_base(plan.run.base)
+        if base_branch is not None and base_branch == plan.run.integration_branch:
+            raise UsageError(
+                f"the base branch '{base_branch}' is the integration branch; check out the branch"
+                " you want to build on, or set [run] base in wta.toml"
+            )
+        root = resolve_worktree_root(self.repo, plan.run.worktree_root, self.loaded.base_dir)
+        integration = BranchName(plan.run.integration_branch)
+        coordinator = MergeCoordinator(self.repo, integration, plan.run.merge)
+        holder = self.repo.checked_out_branches().get(integration)
+        if holder is not None:
+            raise UsageError(
+                f"the integration branch '{plan.run.integration_branch}' is checked out in"
+                f" {holder}; switch that worktree to another branch first"
+            )
+        coordinator.ensure_branch(base_commit)
+        self._recover(store, selected)
+        if self.options.retry_failed:
+            again = [
+                fid
+                for fid, state in store.states().items()
+                if fid in selected and state in (FeatureState.FAILED, FeatureState.SKIPPED)
+            ]
+            store.reset(again)
+
+        run_id = new_run_id()
+        slots = self.options.parallel or plan.run.max_parallel
+        events = EventLog(events_path(self.state_dir, run_id))
+        options_json = json.dumps(
+            {
+                "parallel": slots,
+                "only": list(self.options.only),
+                "profile": self.options.profile,
+                "no_merge": self.options.no_merge,
+                "retry_failed": self.options.retry_failed,
+                "base_branch": base_branch,
+                "base_commit": base_commit,
+            }
+        )
+        store.start_run(
+            run_id, os.getpid(), socket.gethostname(), str(self.loaded.path), options_json
+        )
+        context = RunContext(
+            repo=self.repo,
+            loaded=self.loaded,
+            run_id=run_id,
+            store=store,
+            events=events,
+            on_event=self.on_event,
+            worktrees=WorktreeManager(self.repo, root, plan.run.branch_prefix),
+            coordinator=coordinator,
+            state_dir=self.state_dir,
+            profile_override=self.options.profile,
+            no_merge=self.options.no_merge,
+        )
+        context.emit(RunStarted(run_id=run_id, plan_path=str(self.loaded.path), parallel=slots,
+                                features=selected))  # fmt: skip
+        started = time.monotonic()
+        graph = plan.graph.subgraph(set(selected))
+        interrupted = False
+        try:
+            asyncio.run(self._schedule(context, graph, slots))
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            interrupted = True
+        duration = time.monotonic() - started
+        return self._finish(context, selected, duration, interrupted)
+
+    async def _schedule(self, context: RunContext, graph: FeatureGraph, slots: int) -> None:
+        loop = asyncio.get_running_loop()
+        main = asyncio.current_task()
+        assert main is not None
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, main.cancel)
+        pipeline = FeaturePipeline(context)
+        hooks = SchedulerHooks(
+            states=context.store.states,
+            start=pipeline.run_feature,
+            skip=pipeline.skip,
+            may_dispatch=pipeline.may_dispatch,
+        )
+        satisfied = SATISFIED_NO_MERGE if self.options.no_merge else SATISFIED_MERGED
+        try:
+            await run_schedule(graph, slots, hooks, satisfied)
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+
+    def _recover(self, store: Store, selected: tuple[FeatureId, ...]) -> None:
+        """Features left in flight by a run that died go back to pending (restarted)."""
+        for record in store.all_features():
+            if record.state in IN_FLIGHT:
+                attempts = store.attempts(record.id)
+                if attempts and attempts[-1].finished_at is None:
+                    store.finish_attempt(
+                        record.id,
+                        attempts[-1].n,
+                        outcome=AttemptOutcome.INTERRUPTED,
+                        detail="the run that started this attempt stopped before it finished",
+                    )
+                store.reset([record.id])
+
+    def _finish(
+        self,
+        context: RunContext,
+        selected: tuple[FeatureId, ...],
+        duration: float,
+        interrupted: bool,
+    ) -> RunOutcome:
+        store = context.store
+        if interrupted:
+            self._recover(store, selected)
+        records = {r.id: r for r in store.all_features()}
+        chosen = [records[f] for f in selected]
+        good = SATISFIED_NO_MERGE if self.options.no_merge else SATISFIED_MERGED
+        counts = {
+            state: sum(1 for r in chosen if r.state is state)
+            for state in (FeatureState.MERGED, FeatureState.FAILED, FeatureState.SKIPPED)
+        }
+        not_started = tuple(r.id for r in chosen if r.state is FeatureState.PENDING)
+        if interrupted:
+            code, status = ExitCode.INTERRUPTED, RunStatus.INTERRUPTED
+        elif all(r.state in good for r in chosen):
+            code, status = ExitCode.OK, RunStatus.SUCCESS
+        else:
+            code, status = ExitCode.PARTIAL, RunStatus.PARTIAL
+        context.emit(
+            RunFinished(
+                run_id=context.run_id,
+                status=status.value,
+                merged=counts[FeatureState.MERGED],
+                failed=counts[FeatureState.FAILED],
+                skipped=counts[FeatureState.SKIPPED],
+                cost_usd=round(sum(r.cost_usd for r in chosen), 6),
+                duration_s=round(duration, 3),
+            )
+        )
+        store.finish_run(context.run_id, status)
+        return RunOutcome(context.run_id, code, selected, duration, interrupted, not_started)

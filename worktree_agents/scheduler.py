@@ -1,0 +1,77 @@
+"""The event-driven scheduler: a feature starts as soon as its dependencies are done and
+a slot is free. No waves, no barriers; the critical path goes first.
+
+The decisions are the pure functions of `dag`; this module is the thin async loop around them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Collection, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from worktree_agents.dag import (
+    SATISFIED_MERGED,
+    FeatureGraph,
+    priority_order,
+    propagate_skips,
+    ready_set,
+)
+from worktree_agents.domain import FeatureId, FeatureState
+
+
+@dataclass(frozen=True)
+class SchedulerHooks:
+    """What the loop needs from the outside world.
+
+    `states` reads the current state of every feature; `start` runs one feature to a
+    terminal state (it must record that state before returning); `skip` marks a feature
+    skipped because of `dependency`; `may_dispatch` is consulted before each start (the
+    run budget and the circuit breaker say no through it).
+    """
+
+    states: Callable[[], Mapping[FeatureId, FeatureState]]
+    start: Callable[[FeatureId], Coroutine[Any, Any, None]]
+    skip: Callable[[FeatureId, FeatureId], None]
+    may_dispatch: Callable[[], bool] = lambda: True
+
+
+async def run_schedule(
+    graph: FeatureGraph,
+    slots: int,
+    hooks: SchedulerHooks,
+    satisfied: Collection[FeatureState] = SATISFIED_MERGED,
+) -> None:
+    """Run every feature of `graph` that can run, at most `slots` at a time.
+
+    Returns when nothing is running and nothing more can start. If a feature's task
+    raises, the others are cancelled (and clean up after themselves) and the error
+    propagates.
+    """
+    running: dict[FeatureId, asyncio.Task[None]] = {}
+    try:
+        while True:
+            states = dict(hooks.states())
+            for feature, dependency in propagate_skips(graph, states).items():
+                hooks.skip(feature, dependency)
+                states[feature] = FeatureState.SKIPPED
+            waiting = [
+                f for f in priority_order(graph, ready_set(graph, states, satisfied))
+                if f not in running
+            ]  # fmt: skip
+            for feature in waiting:
+                if len(running) >= slots or not hooks.may_dispatch():
+                    break
+                running[feature] = asyncio.create_task(hooks.start(feature), name=feature)
+            if not running:
+                return
+            finished, _ = await asyncio.wait(running.values(), return_when=asyncio.FIRST_COMPLETED)
+            for task in finished:
+                del running[FeatureId(task.get_name())]
+                task.result()  # re-raise a crash in a feature's pipeline
+    finally:
+        for task in running.values():
+            task.cancel()
+        if running:
+            await asyncio.gather(*running.values(), return_exceptions=True)
