@@ -298,6 +298,8 @@ class FeaturePipeline:
                     touched_by=conflict.touched_by,
                 )
             )  # fmt: skip
+            report = "\n".join([*conflict.messages, "", conflict.hunks])
+            task.log_path.with_name("conflict.txt").write_text(report, encoding="utf-8")
             by = (
                 f" (also changed by {', '.join(conflict.touched_by)})"
                 if conflict.touched_by
