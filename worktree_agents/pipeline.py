@@ -44,6 +44,8 @@ from worktree_agents.verify import CheckReport, CheckRun, run_checks
 from worktree_agents.worktrees import Worktree, WorktreeManager
 
 ATTEMPTS_REF = "refs/wta/attempts"
+WAITING = (FeatureState.PENDING, FeatureState.READY)
+IN_FLIGHT = (FeatureState.RUNNING, FeatureState.VERIFYING, FeatureState.INTEGRATING)
 
 
 @dataclass
@@ -113,11 +115,7 @@ class FeaturePipeline:
         max_attempts = self.plan.guardrails.max_attempts
         for number in range(1, max_attempts + 1):
             profile = self.plan.resolve_profile(profile_name)
-            from_states = (
-                (FeatureState.PENDING, FeatureState.READY)
-                if number == 1
-                else (FeatureState.RUNNING,)
-            )
+            from_states = WAITING if number == 1 else IN_FLIGHT
             attempt = self.ctx.store.claim(
                 feature_id, self.ctx.run_id, from_states, profile=profile.name, model=profile.model
             )

@@ -1,0 +1,219 @@
+"""More of `wta run`: the lock, --no-merge stacking, guardrails, verify and retries with
+feedback, the command backend, no_changes, clean, and a run killed with SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from gitutil import SCRUBBED_GIT_VARS, git
+from runutil import Spec, plan_repo, wta
+
+from worktree_agents.lock import RunLock
+
+BASE = {"README.md": "# sample\n", "src/core.py": "VALUE = 1\n"}
+
+
+def features(capsys: pytest.CaptureFixture[str], repo: Path) -> dict[str, dict[str, object]]:
+    capsys.readouterr()
+    assert wta(repo, "status", "--json") == 0
+    data = json.loads(capsys.readouterr().out)["data"]
+    return {f["id"]: f for f in data["features"]}
+
+
+def test_a_second_run_is_refused_while_the_lock_is_held(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = plan_repo(tmp_path, [Spec("a", {"a.txt": "a\n"})], BASE)
+
+    with RunLock(repo / ".git" / "wta"):
+        holder = json.loads((repo / ".git" / "wta" / "run.lock").read_text())
+        capsys.readouterr()
+        assert wta(repo, "run") == 2
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(holder["started_at"]))
+        assert capsys.readouterr() == (
+            "",
+            f"wta: error: another wta run holds this repository (pid {os.getpid()} on"
+            f" {holder['host']}, started {started}); wait for it to finish, or stop it;"
+            " `wta status` works meanwhile\n",
+        )
+        assert wta(repo, "status") == 0  # status works during a run
+    assert git(repo, "branch", "--list", "wta/*") == ""
+
+
+def test_no_merge_stacks_branches(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    specs = [
+        Spec("a", {"a.txt": "a\n"}),
+        Spec("b", {"b.txt": "b\n"}, depends_on=["a"]),
+        Spec("c", {"c.txt": "c\n"}),
+        Spec("d", {"d.txt": "d\n"}, depends_on=["b", "c"]),
+    ]
+    repo = plan_repo(tmp_path, specs, BASE)
+    main_tip = git(repo, "rev-parse", "main")
+
+    assert wta(repo, "run", "--no-merge") == 0
+
+    got = features(capsys, repo)
+    assert {f: v["state"] for f, v in got.items()} == dict.fromkeys("abcd", "done")
+    assert git(repo, "rev-parse", "wta/integration") == main_tip  # nothing integrated
+    assert got["b"]["base_commit"] == git(repo, "rev-parse", "wta/a")  # stacked on a
+    # d starts from b and c merged together, so its branch holds all four files
+    assert git(repo, "ls-tree", "--name-only", "wta/d").split() == [
+        "README.md", "a.txt", "b.txt", "c.txt", "d.txt", "src",
+    ]  # fmt: skip
+    assert git(repo, "rev-list", "--count", "main..wta/d") == "5"
+
+
+def test_guardrail_protected_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    specs = [Spec("sneaky", {".github/workflows/ci.yml": "on: push\n", "x.txt": "x\n"})]
+    settings = '[guardrails]\nmax_attempts = 1\nprotected_paths = [".github/**"]\n'
+    repo = plan_repo(tmp_path, specs, BASE, settings)
+
+    assert wta(repo, "run") == 1
+
+    got = features(capsys, repo)["sneaky"]
+    assert (got["state"], got["reason"], got["detail"]) == (
+        "failed",
+        "guardrail",
+        "changed a protected path: .github/workflows/ci.yml (matches '.github/**')",
+    )
+    assert git(repo, "rev-parse", "wta/integration") == git(repo, "rev-parse", "main")
+
+
+def test_verify_failure_is_retried_with_feedback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # attempt 1 writes a value the acceptance check rejects; attempt 2 gets it right
+    check = "grep -q good answer.txt || (echo answer is not good; exit 3)"
+    specs = [
+        Spec(
+            "answer",
+            {"answer.txt": "bad\n"},
+            acceptance=[check],
+            attempt_changes={2: {"answer.txt": "good\n"}},
+        )
+    ]
+    repo = plan_repo(tmp_path, specs, BASE, "[guardrails]\nmax_attempts = 2\n")
+
+    assert wta(repo, "run") == 0
+
+    got = features(capsys, repo)["answer"]
+    assert (got["state"], got["attempts"]) == ("merged", 2)
+    prompt = (repo / ".git" / "wta" / "attempts" / "answer" / "2" / "prompt.md").read_text()
+    assert prompt.split("A previous attempt at this feature failed. What went wrong:\n\n")[1] == (
+        f"The check `{check}` failed with exit code 3. The end of its output:\nanswer is not good\n"
+    )
+    # the failed attempt's commit is kept under refs/wta/attempts
+    assert git(repo, "show", "refs/wta/attempts/answer/1:answer.txt") == "bad"
+    assert git(repo, "show", "wta/integration:answer.txt") == "good"
+
+
+AGENT = """\
+import json, os, pathlib, sys
+feature = os.environ["WTA_FEATURE_ID"]
+if feature != "lazy":
+    pathlib.Path(f"{feature}.json").write_text(json.dumps({
+        "argv": sys.argv[1:],
+        "prompt_first_line": open(os.environ["WTA_PROMPT_FILE"]).readline().rstrip(),
+        "attempt": os.environ["WTA_ATTEMPT"],
+    }, sort_keys=True) + "\\n")
+print("agent done for", feature)
+"""
+
+
+def command_repo(tmp_path: Path, specs: list[Spec]) -> Path:
+    repo = plan_repo(tmp_path, specs, BASE)
+    script = tmp_path / "agent.py"
+    script.write_text(AGENT)
+    plan = tmp_path / "plan" / "wta.toml"
+    text = plan.read_text().replace(
+        'backend = "patch"',
+        'backend = "command"\n'
+        f'command = ["{sys.executable}", "{script}", "--id", "{{feature_id}}"]',
+    )
+    plan.write_text("\n".join(line for line in text.splitlines() if not line.startswith("dir =")))
+    return repo
+
+
+def test_command_backend_and_no_changes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    repo = command_repo(tmp_path, [Spec("hello", {}), Spec("lazy", {})])
+
+    assert wta(repo, "run") == 1
+
+    got = features(capsys, repo)
+    assert (got["hello"]["state"], got["lazy"]["state"], got["lazy"]["reason"]) == (
+        "merged",
+        "failed",
+        "no_changes",
+    )
+    assert json.loads(git(repo, "show", "wta/integration:hello.json")) == {
+        "argv": ["--id", "hello"],
+        "prompt_first_line": "# Feature hello: hello",
+        "attempt": "1",
+    }
+    log = (repo / ".git" / "wta" / "attempts" / "hello" / "1" / "log.txt").read_text()
+    assert log.splitlines()[-1] == "agent done for hello"
+
+
+def test_clean_removes_finished_worktrees_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    specs = [
+        Spec("ok", {"ok.txt": "ok\n"}),
+        Spec("bad", {"bad.txt": "bad\n"}, acceptance=["false"]),
+        Spec("after-bad", {"after.txt": "x\n"}, depends_on=["bad"]),
+    ]
+    repo = plan_repo(tmp_path, specs, BASE, "[guardrails]\nmax_attempts = 1\n")
+    assert wta(repo, "run") == 1
+    root = tmp_path / "repo.wta"
+    assert sorted(p.name for p in root.iterdir()) == ["bad", "ok"]
+    capsys.readouterr()
+
+    assert wta(repo, "clean") == 0
+    assert capsys.readouterr().out == "removed 1 worktrees: ok\n"
+    assert sorted(p.name for p in root.iterdir()) == ["bad"]
+    assert wta(repo, "clean", "--all") == 0
+    assert capsys.readouterr().out == "removed 1 worktrees: bad\n"
+    assert list(root.iterdir()) == []
+    # branches are kept
+    assert git(repo, "branch", "--list", "wta/*", "--format=%(refname:short)").split() == [
+        "wta/bad", "wta/integration", "wta/ok",
+    ]  # fmt: skip
+
+
+def test_a_run_killed_with_sigkill_finishes_on_the_next_run(tmp_path: Path) -> None:
+    slow = Spec("slow", {"slow.txt": "slow\n"}, acceptance=["sleep 30"])
+    specs = [Spec(f"f{i}", {f"f{i}.txt": f"{i}\n"}) for i in range(4)] + [slow]
+    repo = plan_repo(tmp_path, specs, BASE, "[run]\nmax_parallel = 5\n")
+    plan = tmp_path / "plan" / "wta.toml"
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_GIT_VARS}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "worktree_agents.cli", "run", "--plan", str(plan)],
+        cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until the four quick ones merged
+        merged = subprocess.run(
+            ["git", "log", "--format=%(trailers:key=Wta-Feature)", "wta/integration", "--"],
+            cwd=repo, env=env, capture_output=True, text=True, check=False,
+        ).stdout  # fmt: skip
+        if len([line for line in merged.splitlines() if line.strip()]) == 4:
+            break
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)  # wta and the sleeping check, at once
+    proc.wait()
+    # the slow feature's acceptance check would take 30 s: make it quick for the rerun
+    plan.write_text(plan.read_text().replace("'sleep 30'", "'true'"))
+
+    assert wta(repo, "run") == 0
+
+    trailers = git(repo, "log", "--format=%(trailers:key=Wta-Feature,valueonly)", "wta/integration")
+    assert sorted(trailers.split()) == ["f0", "f1", "f2", "f3", "slow"]  # each merged once
+    assert git(repo, "show", "wta/integration:slow.txt") == "slow"
