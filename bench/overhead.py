@@ -194,7 +194,7 @@ MERGE_STEP = """  tree=$(git merge-tree --write-tree "$tip" "$id")
 def sequential_floor(job: Job) -> str:
     return (
         "set -euo pipefail\n"
-        'P=$1; W=$2\n'
+        "P=$1; W=$2\n"
         "git branch integration main\n"
         "tip=$(git rev-parse integration)\n"
         f"for id in {' '.join(job.ids)}; do\n"

@@ -217,3 +217,59 @@ def test_a_run_killed_with_sigkill_finishes_on_the_next_run(tmp_path: Path) -> N
     trailers = git(repo, "log", "--format=%(trailers:key=Wta-Feature,valueonly)", "wta/integration")
     assert sorted(trailers.split()) == ["f0", "f1", "f2", "f3", "slow"]  # each merged once
     assert git(repo, "show", "wta/integration:slow.txt") == "slow"
+
+
+def test_after_merge_verification_rejects_a_bad_combination(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # each feature passes on its own; together they break the (made-up) invariant
+    check = "test ! -f left.txt -o ! -f right.txt"
+    specs = [
+        Spec("left", {"left.txt": "l\n"}),
+        Spec("right", {"right.txt": "r\n"}, acceptance=["sleep 0.5"]),  # merges second
+    ]
+    settings = (
+        f"[verify]\ncommands = ['{check}']\nafter_merge = true\n[guardrails]\nmax_attempts = 1\n"
+    )
+    repo = plan_repo(tmp_path, specs, BASE, settings)
+
+    assert wta(repo, "run") == 1
+
+    got = features(capsys, repo)
+    assert (got["left"]["state"], got["right"]["state"], got["right"]["reason"]) == (
+        "merged",
+        "failed",
+        "merge_verify_failed",
+    )
+    assert got["right"]["detail"] == f"on the merged result: `{check}` exited 1"
+    assert git(repo, "rev-parse", "wta/integration") == got["left"]["commit"]
+
+
+COMMITTING_AGENT = """\
+import os, subprocess
+def run(*a): subprocess.run(a, check=True)
+open("first.txt", "w").write("first\\n"); run("git", "add", "first.txt")
+run("git", "commit", "-qm", "Agent's first commit")
+open("second.txt", "w").write("second\\n"); run("git", "add", "second.txt")
+run("git", "commit", "-qm", "Agent's second commit")
+open("leftover.txt", "w").write("left over\\n")
+"""
+
+
+def test_rebase_mode_keeps_the_agents_commits(tmp_path: Path) -> None:
+    repo = command_repo(tmp_path, [Spec("work", {})])
+    (tmp_path / "agent.py").write_text(COMMITTING_AGENT)
+    plan = tmp_path / "plan" / "wta.toml"
+    plan.write_text('[run]\nmerge = "rebase"\n' + plan.read_text())
+
+    assert wta(repo, "run") == 0
+
+    log = git(
+        repo, "log", "--format=%s|%(trailers:key=Wta-Feature,valueonly)", "main..wta/integration"
+    )
+    assert [line for line in log.splitlines() if line] == [
+        "work|work",  # wta's commit of what the agent left uncommitted, titled by the feature
+        "Agent's second commit|work",
+        "Agent's first commit|work",
+    ]
+    assert git(repo, "show", "wta/integration:leftover.txt") == "left over"

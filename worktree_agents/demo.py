@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from worktree_agents.errors import UsageError
-from worktree_agents.git import run_git
+from worktree_agents.git import ensure_identity, run_git
 
 BASE_FILES = {
     "README.md": "# greeter\n\nA tiny app that wta's demo builds feature by feature.\n",
@@ -230,6 +230,7 @@ def create_demo_repo(directory: Path | None) -> Path:
         target = directory / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
+    ensure_identity()
     run_git(["init", "--quiet", "-b", "main"], cwd=directory)
     run_git(["add", "--all"], cwd=directory)
     run_git(["commit", "--quiet", "--no-verify", "-m", "Initial commit"], cwd=directory)

@@ -303,3 +303,12 @@ def _unborn_message(toplevel: Path) -> str:
         f"the current branch '{branch.stdout.strip()}' has no commits yet;"
         " commit something on it or check out another branch"
     )
+
+
+def ensure_identity() -> None:
+    """wta's own commits need an identity; when git has none, use a neutral one for them."""
+    probe = run_git(["var", "GIT_COMMITTER_IDENT"], cwd=Path("/"), check=False)
+    if probe.exit_code != 0:
+        for role in ("AUTHOR", "COMMITTER"):
+            os.environ.setdefault(f"GIT_{role}_NAME", "wta")
+            os.environ.setdefault(f"GIT_{role}_EMAIL", "wta@localhost")

@@ -20,7 +20,7 @@ from worktree_agents.dag import SATISFIED_MERGED, FeatureGraph
 from worktree_agents.domain import BranchName, FeatureId, FeatureState, RunId
 from worktree_agents.errors import ExitCode, UsageError
 from worktree_agents.events import Event, EventLog, RunFinished, RunStarted, events_path
-from worktree_agents.git import GitRepo
+from worktree_agents.git import GitRepo, ensure_identity
 from worktree_agents.lock import RunLock
 from worktree_agents.merge import MergeCoordinator
 from worktree_agents.pipeline import FeaturePipeline, RunContext
@@ -54,19 +54,6 @@ class RunOutcome:
 
 def new_run_id() -> RunId:
     return RunId(time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2))
-
-
-def ensure_identity() -> None:
-    """wta's own commits need an identity; fall back to a neutral one if git has none."""
-    import subprocess
-
-    probe = subprocess.run(
-        ["git", "var", "GIT_COMMITTER_IDENT"], capture_output=True, check=False, cwd="/"
-    )
-    if probe.returncode != 0:
-        for role in ("AUTHOR", "COMMITTER"):
-            os.environ.setdefault(f"GIT_{role}_NAME", "wta")
-            os.environ.setdefault(f"GIT_{role}_EMAIL", "wta@localhost")
 
 
 class Orchestrator:
