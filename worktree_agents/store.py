@@ -5,20 +5,37 @@ Each process opens its own Store; one Store may be shared by threads (a lock gua
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
-from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
 
 from worktree_agents.domain import CommitSha, FailureReason, FeatureId, FeatureState, RunId
 from worktree_agents.errors import StoreError
+from worktree_agents.records import (
+    AttemptOutcome,
+    AttemptRecord,
+    FeatureRecord,
+    FeatureUpdate,
+    RunRecord,
+    RunStatus,
+    attempt_from_row,
+    feature_from_row,
+    run_from_row,
+)
+
+__all__ = [
+    "AttemptOutcome",
+    "AttemptRecord",
+    "FeatureRecord",
+    "FeatureUpdate",
+    "RunRecord",
+    "RunStatus",
+    "Store",
+]
 
 DB_NAME = "state.db"
 BUSY_TIMEOUT_S = 10.0
@@ -83,146 +100,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
-_R = TypeVar("_R", "FeatureRecord", "AttemptRecord", "RunRecord")
-
-
-class AttemptOutcome(StrEnum):
-    OK = "ok"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"
-
-
-class RunStatus(StrEnum):
-    RUNNING = "running"
-    SUCCESS = "success"
-    PARTIAL = "partial"
-    ERROR = "error"
-    INTERRUPTED = "interrupted"
-
-
-@dataclass(frozen=True)
-class FeatureRecord:
-    id: FeatureId
-    plan_index: int | None  # None: the feature has left the plan; its history is kept
-    state: FeatureState
-    reason: FailureReason | None
-    detail: str | None
-    branch: str | None
-    base_commit: CommitSha | None
-    commit_sha: CommitSha | None
-    attempts: int
-    profile: str | None
-    model: str | None
-    cost_usd: float
-    turns: int | None
-    duration_s: float | None
-    files_changed: int | None
-    insertions: int | None
-    deletions: int | None
-    conflict_paths: tuple[str, ...]
-    skipped_because: FeatureId | None
-    summary: str | None
-    claimed_by: RunId | None
-    updated_at: float
-
-
-@dataclass(frozen=True)
-class AttemptRecord:
-    feature_id: FeatureId
-    n: int
-    run_id: RunId
-    started_at: float
-    finished_at: float | None
-    profile: str | None
-    model: str | None
-    base_commit: CommitSha | None
-    head_commit: CommitSha | None
-    outcome: AttemptOutcome | None
-    reason: FailureReason | None
-    detail: str | None
-    cost_usd: float | None
-    turns: int | None
-    session_id: str | None
-    log_path: str | None
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    id: RunId
-    started_at: float
-    finished_at: float | None
-    pid: int
-    host: str
-    status: RunStatus
-    plan_path: str
-    options_json: str
-
-
-@dataclass(frozen=True)
-class FeatureUpdate:
-    """Columns to change on a feature; a field left as None is left unchanged."""
-
-    branch: str | None = None
-    base_commit: CommitSha | None = None
-    commit_sha: CommitSha | None = None
-    profile: str | None = None
-    model: str | None = None
-    cost_usd: float | None = None
-    turns: int | None = None
-    duration_s: float | None = None
-    files_changed: int | None = None
-    insertions: int | None = None
-    deletions: int | None = None
-    conflict_paths: tuple[str, ...] | None = None
-    skipped_because: FeatureId | None = None
-    summary: str | None = None
-
-    def columns(self) -> dict[str, object]:
-        out: dict[str, object] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is None:
-                continue
-            if f.name == "conflict_paths":
-                out["conflict_paths_json"] = json.dumps(list(value))
-            else:
-                out[f.name] = value
-        return out
-
-
-def _record(cls: type[_R], row: sqlite3.Row, **convert: Callable[[Any], Any]) -> _R:
-    """Build a record from a row: columns map to fields by name (NewTypes need no conversion)."""
-    values = {f.name: row[f.name] for f in fields(cls) if f.name not in convert}
-    for name, to_value in convert.items():
-        values[name] = to_value(row)
-    return cls(**values)
-
-
-def _enum(kind: type[StrEnum], column: str) -> Callable[[sqlite3.Row], Any]:
-    return lambda row: None if row[column] is None else kind(row[column])
-
-
-def _feature(row: sqlite3.Row) -> FeatureRecord:
-    return _record(
-        FeatureRecord,
-        row,
-        state=_enum(FeatureState, "state"),
-        reason=_enum(FailureReason, "reason"),
-        conflict_paths=lambda r: tuple(json.loads(r["conflict_paths_json"] or "[]")),
-    )
-
-
-def _attempt(row: sqlite3.Row) -> AttemptRecord:
-    return _record(
-        AttemptRecord,
-        row,
-        outcome=_enum(AttemptOutcome, "outcome"),
-        reason=_enum(FailureReason, "reason"),
-    )
-
-
-def _run(row: sqlite3.Row) -> RunRecord:
-    return _record(RunRecord, row, status=_enum(RunStatus, "status"))
 
 
 def _connect(db_path: Path) -> sqlite3.Connection:
@@ -389,7 +266,7 @@ class Store:
     def get(self, feature_id: FeatureId) -> FeatureRecord | None:
         with self._read() as conn:
             row = conn.execute("SELECT * FROM features WHERE id = ?", (feature_id,)).fetchone()
-        return None if row is None else _feature(row)
+        return None if row is None else feature_from_row(row)
 
     def all_features(self, *, include_retired: bool = False) -> list[FeatureRecord]:
         """Features in plan order; with include_retired, those that left the plan follow, by id."""
@@ -397,7 +274,7 @@ class Store:
         query = f"SELECT * FROM features {where} ORDER BY plan_index IS NULL, plan_index, id"  # noqa: S608
         with self._read() as conn:
             rows = conn.execute(query).fetchall()
-        return [_feature(r) for r in rows]
+        return [feature_from_row(r) for r in rows]
 
     def states(self) -> dict[FeatureId, FeatureState]:
         """The state of every feature in the plan."""
@@ -513,7 +390,7 @@ class Store:
             attempt = conn.execute(
                 "SELECT * FROM attempts WHERE feature_id = ? AND n = ?", (feature_id, n)
             ).fetchone()
-        return _attempt(attempt)
+        return attempt_from_row(attempt)
 
     def annotate_attempt(
         self,
@@ -573,7 +450,7 @@ class Store:
             rows = conn.execute(
                 "SELECT * FROM attempts WHERE feature_id = ? ORDER BY n", (feature_id,)
             ).fetchall()
-        return [_attempt(r) for r in rows]
+        return [attempt_from_row(r) for r in rows]
 
     # runs
 
@@ -603,4 +480,4 @@ class Store:
             row = conn.execute(
                 "SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1"
             ).fetchone()
-        return None if row is None else _run(row)
+        return None if row is None else run_from_row(row)
