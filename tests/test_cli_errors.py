@@ -86,5 +86,6 @@ def test_status_table(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "a        merged  -       wta/a   1      $0.00  T\n"
         "b        merged  -       wta/b   1      $0.00  T\n"
         "\n"
-        f"2 merged, 0 failed, 0 skipped, 0 pending of 2; cost $0.00; integration wta/integration at {head}\n"
+        "2 merged, 0 failed, 0 skipped, 0 pending of 2; cost $0.00;"
+        f" integration wta/integration at {head}\n"
     )
