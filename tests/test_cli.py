@@ -210,3 +210,25 @@ def test_unexpected_exception_writes_crash_log(
     assert text.splitlines()[1] == f"argv: ['plan', '--plan', '{diamond}']"
     assert text.rstrip().splitlines()[-1] == "RuntimeError: boom"
     assert cli._JsonMode.command is None
+
+
+def test_usage_error_with_json_prints_an_envelope(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "run", "--json", "--parallel", "0")
+    assert (code, err) == (2, "")
+    assert json.loads(out) == {
+        "schema": 1,
+        "command": "run",
+        "status": "error",
+        "exit_code": 2,
+        "data": None,
+        "errors": [
+            {
+                "type": "UsageError",
+                "message": "Invalid value for '--parallel': Input should be greater than or"
+                " equal to 1",
+                "where": None,
+                "field": None,
+                "fix": None,
+            }
+        ],
+    }

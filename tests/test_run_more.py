@@ -175,11 +175,18 @@ def test_clean_removes_finished_worktrees_only(
     assert sorted(p.name for p in root.iterdir()) == ["bad", "ok"]
     capsys.readouterr()
 
+    (root / "ok" / "build.out").write_text("untracked build output\n")
     assert wta(repo, "clean") == 0
-    assert capsys.readouterr().out == "removed 1 worktrees: ok\n"
+    assert capsys.readouterr().out == "removed 1 worktree: ok\n"
     assert sorted(p.name for p in root.iterdir()) == ["bad"]
+    (root / "bad" / "bad.txt").write_text("a person's edit\n")  # a tracked change
     assert wta(repo, "clean", "--all") == 0
-    assert capsys.readouterr().out == "removed 1 worktrees: bad\n"
+    assert capsys.readouterr().out == (
+        "removed 0 worktrees\n"
+        "kept 1 with changes to tracked files: bad; pass --force to remove them anyway\n"
+    )
+    assert wta(repo, "clean", "--all", "--force") == 0
+    assert capsys.readouterr().out == "removed 1 worktree: bad\n"
     assert list(root.iterdir()) == []
     # branches are kept
     assert git(repo, "branch", "--list", "wta/*", "--format=%(refname:short)").split() == [
@@ -242,6 +249,8 @@ def test_after_merge_verification_rejects_a_bad_combination(
         "merge_verify_failed",
     )
     assert got["right"]["detail"] == f"on the merged result: `{check}` exited 1"
+    worktree = tmp_path / "repo.wta" / "right"  # back on its branch, at the feature's commit
+    assert git(worktree, "rev-parse", "--abbrev-ref", "HEAD") == "wta/right"
     assert git(repo, "rev-parse", "wta/integration") == got["left"]["commit"]
 
 
@@ -273,3 +282,72 @@ def test_rebase_mode_keeps_the_agents_commits(tmp_path: Path) -> None:
         "Agent's first commit|work",
     ]
     assert git(repo, "show", "wta/integration:leftover.txt") == "left over"
+
+
+def test_circuit_breaker_stops_new_features(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    specs = [Spec(f"bad{i}", {f"b{i}.txt": "x\n"}, acceptance=["false"]) for i in range(2)]
+    specs.append(Spec("later", {"later.txt": "x\n"}, depends_on=["bad0"]))
+    specs.append(Spec("good", {"good.txt": "x\n"}, depends_on=["bad1"]))
+    specs.append(Spec("slow", {"slow.txt": "x\n"}, acceptance=["sleep 1"]))
+    specs.append(Spec("free", {"free.txt": "x\n"}, depends_on=["slow"]))
+    settings = "[run]\nmax_parallel = 3\n[guardrails]\nmax_attempts = 1\nstop_after_failures = 2\n"
+    repo = plan_repo(tmp_path, specs, BASE, settings)
+    capsys.readouterr()
+
+    assert wta(repo, "run", "--json") == 1
+
+    data = json.loads(capsys.readouterr().out)["data"]
+    states = {f["id"]: f["state"] for f in data["features"]}
+    assert states == {
+        "bad0": "failed",
+        "bad1": "failed",
+        "later": "skipped",
+        "good": "skipped",
+        "slow": "merged",
+        "free": "ready",
+    }
+    assert (data["not_started"], data["stopped_by"]) == (["free"], "stop_after_failures")
+
+
+def test_a_merge_recorded_only_on_the_branch_is_not_merged_twice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from worktree_agents.domain import FeatureId, FeatureState
+    from worktree_agents.store import Store
+
+    repo = plan_repo(tmp_path, [Spec("a", {"a.txt": "a\n"}), Spec("b", {"b.txt": "b\n"})], BASE)
+    assert wta(repo, "run") == 0
+    head = git(repo, "rev-parse", "wta/integration")
+    # as if the run died after moving the integration ref but before recording the merge
+    with Store.open(repo / ".git" / "wta") as store:
+        store.set_state(FeatureId("a"), FeatureState.INTEGRATING)
+
+    assert wta(repo, "run") == 0
+
+    got = features(capsys, repo)["a"]
+    assert (got["state"], got["detail"], got["attempts"]) == (
+        "merged",
+        "found on the integration branch after an interrupted run",
+        1,
+    )
+    assert git(repo, "rev-parse", "wta/integration") == head
+
+
+def test_an_unknown_existing_feature_branch_is_not_overwritten(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = plan_repo(tmp_path, [Spec("a", {"a.txt": "a\n"})], BASE)
+    git(repo, "branch", "wta/a")  # somebody's own branch under the prefix
+    tip = git(repo, "rev-parse", "wta/a")
+    capsys.readouterr()
+
+    assert wta(repo, "run") == 2
+
+    assert capsys.readouterr().err == (
+        "wta: error: wta/a already exists, but wta has no record of making it; rename or"
+        " delete it (git branch -m / -D) so wta does not overwrite it\n"
+    )
+    assert git(repo, "rev-parse", "wta/a") == tip
+    assert git(repo, "branch", "--list", "wta/*", "--format=%(refname:short)") == "wta/a"

@@ -27,7 +27,7 @@ app = typer.Typer(
 
 PlanOption = Annotated[
     Path | None,
-    typer.Option("--plan", help="The plan file [default: wta.toml at the repository root]."),
+    typer.Option("--plan", help="The plan file (default: wta.toml at the repository root)."),
 ]
 
 
@@ -208,10 +208,20 @@ def demo(
     return run_demo(directory, as_json)
 
 
+def _json_command(args: list[str]) -> str | None:
+    """The command, when the arguments ask for a JSON envelope (`--json`, `--format json`)."""
+    command = next((a for a in args if not a.startswith("-")), None)
+    wants = "--json" in args or any(
+        a == "--format=json" or (a == "--format" and b.lower() == "json")
+        for a, b in zip(args, [*args[1:], ""], strict=True)
+    )
+    return command if wants and command is not None else None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run one command and map every outcome to an exit code."""
     args = sys.argv[1:] if argv is None else argv
-    _JsonMode.command = None
+    _JsonMode.command = _json_command(args)
     try:
         result = app(args=args, prog_name="wta", standalone_mode=False)
     except typer.Exit as exc:
@@ -220,6 +230,11 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("wta: interrupted\n")
         return ExitCode.INTERRUPTED
     except TyperException as exc:  # a usage error: click's message, with the usage line
+        if _JsonMode.command is not None:
+            error = {"type": "UsageError", "message": exc.format_message(), "where": None,
+                     "field": None, "fix": None}  # fmt: skip
+            print_json(envelope(_JsonMode.command, ExitCode.USAGE, None, [error]))
+            return ExitCode.USAGE
         show = getattr(exc, "show", None)
         if callable(show):
             show()
@@ -237,6 +252,11 @@ def main(argv: list[str] | None = None) -> int:
         return ExitCode.INTERRUPTED
     except Exception as exc:
         path = write_crash_log(exc, args)
+        if _JsonMode.command is not None:
+            message = f"internal error: {type(exc).__name__}: {exc}; crash log: {path}"
+            error = {"type": "InternalError", "message": message, "where": None, "field": None,
+                     "fix": None}  # fmt: skip
+            print_json(envelope(_JsonMode.command, ExitCode.INTERNAL, None, [error]))
         sys.stderr.write(
             f"wta: internal error: {type(exc).__name__}: {exc}\n"
             f"A crash log with the details is at {path}; please attach it to a bug report.\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from worktree_agents.domain import (
     FeatureState,
     RunId,
 )
+from worktree_agents.errors import AgentError, WtaError
 from worktree_agents.events import (
     AgentFinished,
     AgentStarted,
@@ -24,6 +26,7 @@ from worktree_agents.events import (
     Event,
     EventLog,
     FeatureFailed,
+    FeatureReady,
     GuardrailTripped,
     Merged,
     MergeStarted,
@@ -65,6 +68,8 @@ class RunContext:
     no_merge: bool
     merge_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     consecutive_failures: int = 0
+    spent_usd: float = 0.0
+    stopped_by: str | None = None  # the run-wide guardrail that stopped new attempts
 
     def emit(self, event: Event) -> None:
         self.events.append(event)
@@ -91,9 +96,27 @@ class FeaturePipeline:
     # scheduler hooks
 
     def may_dispatch(self) -> bool:
-        """The circuit breaker: stop starting features after too many failures in a row."""
-        limit = self.plan.guardrails.stop_after_failures
-        return limit is None or self.ctx.consecutive_failures < limit
+        """Whether a new attempt may start: the run budget and the circuit breaker say."""
+        ctx = self.ctx
+        budget = self.plan.guardrails.run_budget_usd
+        if ctx.stopped_by is None and budget is not None and ctx.spent_usd >= budget:
+            self._stop(
+                "run_budget_usd",
+                f"the run spent ${ctx.spent_usd:.4f} of its ${budget:.2f} budget;"
+                " no new attempt starts",
+            )
+        return ctx.stopped_by is None
+
+    def _stop(self, rule: str, detail: str) -> None:
+        self.ctx.stopped_by = rule
+        self.ctx.emit(
+            GuardrailTripped(run_id=self.ctx.run_id, feature_id=None, rule=rule, detail=detail)
+        )
+
+    def ready(self, feature_id: FeatureId) -> None:
+        if self.ctx.store.get(feature_id) is not None:
+            self.ctx.store.set_state(feature_id, FeatureState.READY)
+        self.ctx.emit(FeatureReady(run_id=self.ctx.run_id, feature_id=feature_id))
 
     def skip(self, feature_id: FeatureId, because: FeatureId) -> None:
         cause = self.ctx.store.get(because)
@@ -117,11 +140,18 @@ class FeaturePipeline:
             profile = self.plan.resolve_profile(profile_name)
             from_states = WAITING if number == 1 else IN_FLIGHT
             attempt = self.ctx.store.claim(
-                feature_id, self.ctx.run_id, from_states, profile=profile.name, model=profile.model
+                feature_id,
+                self.ctx.run_id,
+                from_states,
+                profile=profile.name,
+                model=profile.model if profile.backend == "claude" else None,
             )
             if attempt is None:
                 return  # someone else has it, or it is no longer waiting
-            failure = await self._attempt(feature, attempt, profile, feedback)
+            try:
+                failure = await self._attempt(feature, attempt, profile, feedback)
+            except Exception as exc:  # one feature's crash must not take the run down
+                failure = self._crashed(attempt, exc)
             if failure is None:
                 self.ctx.consecutive_failures = 0
                 self._finish_duration(feature_id, started)
@@ -129,7 +159,7 @@ class FeaturePipeline:
             retryable = failure.reason is not FailureReason.CONFLICT or (
                 self.plan.guardrails.retry_conflicts
             )
-            if number < max_attempts and retryable:
+            if number < max_attempts and retryable and self.may_dispatch():
                 profile_name = profile.escalate_to or profile_name
                 feedback = failure.feedback
                 self.ctx.emit(
@@ -205,6 +235,7 @@ class FeaturePipeline:
             )
         )
         result = await backend_for(profile).run(task)
+        ctx.spent_usd += result.cost_usd or 0.0
         ctx.emit(
             AgentFinished(
                 run_id=ctx.run_id,
@@ -310,6 +341,10 @@ class FeaturePipeline:
             )
             return Failure(FailureReason.CONFLICT, detail, feedback, head, conflict.paths)
         if result.outcome == "verify_failed":
+            # back onto the feature's branch, so the worktree shows the feature again
+            await asyncio.to_thread(
+                ctx.repo.run, "checkout", "--quiet", "--force", worktree.branch, cwd=worktree.path
+            )
             detail = result.verify_detail or "verification of the merged result failed"
             return Failure(FailureReason.MERGE_VERIFY_FAILED, detail, detail, head)
         merged = result.commit or result.onto
@@ -377,7 +412,9 @@ class FeaturePipeline:
         commands = list(self.plan.verify.commands)
 
         def verify(commit: CommitSha) -> str | None:
+            # a pristine checkout: no build output left by the feature's own checks
             self.ctx.repo.run("checkout", "--quiet", "--force", "--detach", commit, cwd=path)
+            self.ctx.repo.run("clean", "-ffdq", cwd=path)
             future = asyncio.run_coroutine_threadsafe(
                 self._checks(fid, commands, path, task, "merge"), loop
             )
@@ -418,6 +455,21 @@ class FeaturePipeline:
 
     # bookkeeping
 
+    def _crashed(self, attempt: AttemptRecord, exc: Exception) -> Failure:
+        """Record an unexpected error in one attempt; the traceback goes to its log."""
+        reason = FailureReason.AGENT_ERROR if isinstance(exc, AgentError) else FailureReason.CRASHED
+        detail = exc.message if isinstance(exc, WtaError) else f"{type(exc).__name__}: {exc}"
+        log = self.ctx.state_dir / "attempts" / attempt.feature_id / str(attempt.n) / "log.txt"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a", encoding="utf-8") as out:
+            out.write("[wta] the attempt failed unexpectedly:\n")
+            out.write("".join(traceback.format_exception(exc)))
+        failure = Failure(reason, detail, detail)
+        attempt_now = self.ctx.store.attempts(attempt.feature_id)[-1]
+        if attempt_now.finished_at is None:
+            self._close_attempt(attempt, failure, None)
+        return failure
+
     def _close_attempt(
         self, attempt: AttemptRecord, failure: Failure | None, result: AgentResult | None
     ) -> None:
@@ -436,6 +488,12 @@ class FeaturePipeline:
     def _fail(self, feature_id: FeatureId, failure: Failure) -> None:
         ctx = self.ctx
         ctx.consecutive_failures += 1
+        limit = self.plan.guardrails.stop_after_failures
+        if ctx.stopped_by is None and limit is not None and ctx.consecutive_failures >= limit:
+            self._stop(
+                "stop_after_failures",
+                f"{ctx.consecutive_failures} features failed in a row; no new feature starts",
+            )
         ctx.store.set_state(
             feature_id,
             FeatureState.FAILED,

@@ -134,6 +134,11 @@ class RunConfig(_Model):
     @field_validator("branch_prefix")
     @classmethod
     def _prefix(cls, value: str) -> str:
+        if not value:
+            raise FieldProblem(
+                "is empty, so feature branches would be named like your own branches",
+                'use a prefix such as "wta/"; wta moves only branches under it',
+            )
         problem = branch_name_problem(value + "x")
         if problem is not None:
             raise FieldProblem(

@@ -69,7 +69,7 @@ def slots_advice(summary: PlanSummary) -> str:
     elif width < slots:
         use = (
             f"no wave is wider than {width}, so {slots - width} of the {slots} slots "
-            f"stay idle; max_parallel = {width} is enough"
+            f"{'stays' if slots - width == 1 else 'stay'} idle; max_parallel = {width} is enough"
         )
     else:
         use = f"the widest wave (wave {wave}) fills all {slots} slots"

@@ -22,11 +22,11 @@ from worktree_agents.errors import ExitCode, UsageError
 from worktree_agents.events import Event, EventLog, RunFinished, RunStarted, events_path
 from worktree_agents.git import GitRepo, ensure_identity
 from worktree_agents.lock import RunLock
-from worktree_agents.merge import MergeCoordinator
+from worktree_agents.merge import MergeCoordinator, feature_trailers
 from worktree_agents.pipeline import FeaturePipeline, RunContext
 from worktree_agents.plan import LoadedPlan
 from worktree_agents.scheduler import SchedulerHooks, run_schedule
-from worktree_agents.store import AttemptOutcome, RunStatus, Store
+from worktree_agents.store import AttemptOutcome, FeatureUpdate, RunStatus, Store
 from worktree_agents.worktrees import WorktreeManager, resolve_worktree_root
 
 IN_FLIGHT = frozenset({FeatureState.RUNNING, FeatureState.VERIFYING, FeatureState.INTEGRATING})
@@ -50,6 +50,7 @@ class RunOutcome:
     duration_s: float = 0.0
     interrupted: bool = False
     not_started: tuple[FeatureId, ...] = field(default=())
+    stopped_by: str | None = None  # the run-wide guardrail that stopped new attempts
 
 
 def new_run_id() -> RunId:
@@ -139,8 +140,9 @@ class Orchestrator:
                 f"the integration branch '{plan.run.integration_branch}' is checked out in"
                 f" {holder}; switch that worktree to another branch first"
             )
+        self._recover(store)
+        self._check_branches(store, selected)
         coordinator.ensure_branch(base_commit)
-        self._recover(store, selected)
         if self.options.retry_failed:
             again = [
                 fid
@@ -203,6 +205,7 @@ class Orchestrator:
             start=pipeline.run_feature,
             skip=pipeline.skip,
             may_dispatch=pipeline.may_dispatch,
+            ready=pipeline.ready,
         )
         satisfied = SATISFIED_NO_MERGE if self.options.no_merge else SATISFIED_MERGED
         try:
@@ -211,19 +214,56 @@ class Orchestrator:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
 
-    def _recover(self, store: Store, selected: tuple[FeatureId, ...]) -> None:
-        """Features left in flight by a run that died go back to pending (restarted)."""
-        for record in store.all_features():
-            if record.state in IN_FLIGHT:
-                attempts = store.attempts(record.id)
-                if attempts and attempts[-1].finished_at is None:
-                    store.finish_attempt(
-                        record.id,
-                        attempts[-1].n,
-                        outcome=AttemptOutcome.INTERRUPTED,
-                        detail="the run that started this attempt stopped before it finished",
-                    )
+    def _recover(self, store: Store) -> None:
+        """Settle features left in flight by a run that died.
+
+        A feature whose commit already reached the integration branch (the run died
+        between moving the ref and recording it) is marked merged, so it is never merged
+        twice; any other is restarted from pending.
+        """
+        stranded = [r for r in store.all_features() if r.state in IN_FLIGHT]
+        if not stranded:
+            return
+        integration = "refs/heads/" + self.plan.run.integration_branch
+        history = (
+            feature_trailers(self.repo, integration) if self.repo.ref_exists(integration) else []
+        )
+        landed = {feature: commit for commit, feature in history}
+        for record in stranded:
+            attempts = store.attempts(record.id)
+            if attempts and attempts[-1].finished_at is None:
+                store.finish_attempt(
+                    record.id,
+                    attempts[-1].n,
+                    outcome=AttemptOutcome.INTERRUPTED,
+                    detail="the run that started this attempt stopped before it finished",
+                )
+            if record.id in landed:
+                store.set_state(
+                    record.id,
+                    FeatureState.MERGED,
+                    detail="found on the integration branch after an interrupted run",
+                    changes=FeatureUpdate(commit_sha=landed[record.id]),
+                )
+            else:
                 store.reset([record.id])
+
+    def _check_branches(self, store: Store, selected: tuple[FeatureId, ...]) -> None:
+        """Refuse to take over a feature branch that wta has no record of making."""
+        prefix = self.plan.run.branch_prefix
+        records = {r.id: r for r in store.all_features()}
+        unknown = [
+            prefix + fid
+            for fid in selected
+            if (records.get(fid) is None or records[fid].branch is None)
+            and self.repo.branch_exists(prefix + fid)
+        ]
+        if unknown:
+            verb, them = ("exists", "it") if len(unknown) == 1 else ("exist", "them")
+            raise UsageError(
+                f"{', '.join(unknown)} already {verb}, but wta has no record of making {them};"
+                f" rename or delete {them} (git branch -m / -D) so wta does not overwrite {them}"
+            )
 
     def _finish(
         self,
@@ -234,7 +274,7 @@ class Orchestrator:
     ) -> RunOutcome:
         store = context.store
         if interrupted:
-            self._recover(store, selected)
+            self._recover(store)
         records = {r.id: r for r in store.all_features()}
         chosen = [records[f] for f in selected]
         good = SATISFIED_NO_MERGE if self.options.no_merge else SATISFIED_MERGED
@@ -242,7 +282,9 @@ class Orchestrator:
             state: sum(1 for r in chosen if r.state is state)
             for state in (FeatureState.MERGED, FeatureState.FAILED, FeatureState.SKIPPED)
         }
-        not_started = tuple(r.id for r in chosen if r.state is FeatureState.PENDING)
+        not_started = tuple(
+            r.id for r in chosen if r.state in (FeatureState.PENDING, FeatureState.READY)
+        )
         if interrupted:
             code, status = ExitCode.INTERRUPTED, RunStatus.INTERRUPTED
         elif all(r.state in good for r in chosen):
@@ -261,4 +303,6 @@ class Orchestrator:
             )
         )
         store.finish_run(context.run_id, status)
-        return RunOutcome(context.run_id, code, selected, duration, interrupted, not_started)
+        return RunOutcome(
+            context.run_id, code, selected, duration, interrupted, not_started, context.stopped_by
+        )

@@ -27,14 +27,16 @@ class SchedulerHooks:
 
     `states` reads the current state of every feature; `start` runs one feature to a
     terminal state (it must record that state before returning); `skip` marks a feature
-    skipped because of `dependency`; `may_dispatch` is consulted before each start (the
-    run budget and the circuit breaker say no through it).
+    skipped because of `dependency`; `ready` is told once when a feature becomes ready;
+    `may_dispatch` is consulted before each start (the run budget and the circuit breaker
+    say no through it).
     """
 
     states: Callable[[], Mapping[FeatureId, FeatureState]]
     start: Callable[[FeatureId], Coroutine[Any, Any, None]]
     skip: Callable[[FeatureId, FeatureId], None]
     may_dispatch: Callable[[], bool] = lambda: True
+    ready: Callable[[FeatureId], None] = lambda _: None
 
 
 async def run_schedule(
@@ -50,6 +52,7 @@ async def run_schedule(
     propagates.
     """
     running: dict[FeatureId, asyncio.Task[None]] = {}
+    announced: set[FeatureId] = set()
     try:
         while True:
             states = dict(hooks.states())
@@ -60,6 +63,10 @@ async def run_schedule(
                 f for f in priority_order(graph, ready_set(graph, states, satisfied))
                 if f not in running
             ]  # fmt: skip
+            for feature in waiting:
+                if feature not in announced:
+                    announced.add(feature)
+                    hooks.ready(feature)
             for feature in waiting:
                 if len(running) >= slots or not hooks.may_dispatch():
                     break

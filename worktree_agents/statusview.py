@@ -150,7 +150,10 @@ def render_table(data: dict[str, Any]) -> str:
     head = (integration["head"] or "not created yet")[:12]
     lines.append("")
     lines.append(
-        f"{totals['merged']} merged, {totals['failed']} failed, {totals['skipped']} skipped,"
+        f"{totals['merged']} merged, "
+        + (f"{totals['done']} done, " if totals["done"] else "")
+        + (f"{totals['running']} running, " if totals["running"] else "")
+        + f"{totals['failed']} failed, {totals['skipped']} skipped,"
         f" {totals['pending']} pending of {totals['features']}; cost {_cost(totals['cost_usd'])};"
         f" integration {integration['branch']} at {head}"
     )

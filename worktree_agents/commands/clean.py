@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from worktree_agents.domain import FeatureState
-from worktree_agents.errors import GitError
 from worktree_agents.git import GitRepo
 from worktree_agents.lock import RunLock
 from worktree_agents.plan import load_plan
@@ -18,7 +17,8 @@ REMOVABLE = frozenset({FeatureState.MERGED, FeatureState.SKIPPED, FeatureState.D
 def run_clean(repo_dir: Path, plan_path: Path, include_failed: bool, force: bool) -> int:
     """Remove worktrees of merged, done and skipped features (and failed ones with --all).
 
-    A worktree with uncommitted changes is kept unless `force`. No branch is deleted.
+    A worktree with changes to tracked files is kept unless `force`; untracked files (build
+    output of the checks) do not keep it. No branch is deleted.
     """
     loaded = load_plan(plan_path)
     repo = GitRepo.open(repo_dir)
@@ -33,16 +33,22 @@ def run_clean(repo_dir: Path, plan_path: Path, include_failed: bool, force: bool
             state = states.get(worktree.feature_id)
             if state not in removable:
                 continue
-            try:
-                manager.remove(worktree.feature_id, force=force)
-                removed.append(worktree.feature_id)
-            except GitError:
+            # everything the agent made is committed on the branch; untracked files left in
+            # the worktree are build output of the checks, so only tracked changes count
+            changes = repo.run(
+                "status", "--porcelain", "--untracked-files=no", cwd=worktree.path
+            ).stdout
+            if changes and not force:
                 kept.append(worktree.feature_id)
+                continue
+            manager.remove(worktree.feature_id, force=True)
+            removed.append(worktree.feature_id)
         manager.prune()
-    print(f"removed {len(removed)} worktrees" + (f": {', '.join(removed)}" if removed else ""))
+    noun = "worktree" if len(removed) == 1 else "worktrees"
+    print(f"removed {len(removed)} {noun}" + (f": {', '.join(removed)}" if removed else ""))
     if kept:
         print(
-            f"kept {len(kept)} with uncommitted changes: {', '.join(kept)};"
+            f"kept {len(kept)} with changes to tracked files: {', '.join(kept)};"
             " pass --force to remove them anyway"
         )
     return 0

@@ -23,10 +23,14 @@ def run_run(repo_dir: Path, plan_path: Path, options: RunOptions, as_json: bool)
     data["run_id"] = outcome.run_id
     data["selected"] = list(outcome.selected)
     data["not_started"] = list(outcome.not_started)
+    data["stopped_by"] = outcome.stopped_by
     if as_json:
         print_json(envelope("run", outcome.exit_code, data))
     else:
         print(render_table(data))
+        if outcome.not_started:
+            why = f" ({outcome.stopped_by} stopped new attempts)" if outcome.stopped_by else ""
+            print(f"not started{why}: {', '.join(outcome.not_started)}")
         if outcome.exit_code == ExitCode.INTERRUPTED:
             print("interrupted: the state is saved; run `wta run` again to finish the plan")
     return int(outcome.exit_code)

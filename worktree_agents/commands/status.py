@@ -75,7 +75,8 @@ def run_show(repo_dir: Path, plan_path: Path, feature_id: str) -> int:
                 lines.append(f"{label}: {value}")
         if record.files_changed is not None:
             lines.append(
-                f"changes: {record.files_changed} files, +{record.insertions} -{record.deletions}"
+                f"changes: {record.files_changed} file{'' if record.files_changed == 1 else 's'},"
+                f" +{record.insertions} -{record.deletions}"
             )
         if record.conflict_paths:
             lines.append(f"conflict paths: {', '.join(record.conflict_paths)}")
@@ -84,7 +85,7 @@ def run_show(repo_dir: Path, plan_path: Path, feature_id: str) -> int:
         lines.append(f"depends on: {', '.join(feature.depends_on)}")
     for attempt in attempts:
         outcome = attempt.outcome.value if attempt.outcome else "running"
-        why = f" ({attempt.reason.value}: {attempt.detail})" if attempt.reason else ""
+        why = f" ({attempt.reason.value}): {attempt.detail}" if attempt.reason else ""
         lines.append(f"attempt {attempt.n}: {outcome}{why}")
         if attempt.log_path:
             lines.append(f"  log: {attempt.log_path}")
