@@ -14,10 +14,10 @@ import pytest
 from gitutil import git, make_repo
 
 from worktree_agents.agents import AgentResult, AgentTask, backend_for
+from worktree_agents.agents.claude import ClaudeAgent
 from worktree_agents.agents.command import CommandAgent
 from worktree_agents.agents.patch import PatchAgent
 from worktree_agents.domain import CommitSha, FailureReason, FeatureId
-from worktree_agents.errors import AgentError
 from worktree_agents.plan import ResolvedProfile
 
 PROFILE = ResolvedProfile(
@@ -120,9 +120,7 @@ def timeless(result: AgentResult) -> AgentResult:
 def test_backend_for_each_backend() -> None:
     assert isinstance(backend_for(PROFILE), PatchAgent)
     assert isinstance(backend_for(replace(PROFILE, backend="command")), CommandAgent)
-    with pytest.raises(AgentError) as raised:
-        backend_for(replace(PROFILE, backend="claude"))
-    assert raised.value.message == "the claude backend is not available yet"
+    assert isinstance(backend_for(replace(PROFILE, backend="claude")), ClaudeAgent)
 
 
 def test_patch_agent_applies_without_committing(tmp_path: Path) -> None:

@@ -120,7 +120,7 @@ def test_status_json_before_and_after_a_run(
         [],
     ]
     check_schema(run["data"])
-    assert list(run["data"])[4:] == ["run_id", "selected", "not_started"]
+    assert list(run["data"])[4:] == ["run_id", "selected", "not_started", "stopped_by"]
     main_tip = git(repo, "rev-parse", "main")
     one = run["data"]["features"][0]
     assert {

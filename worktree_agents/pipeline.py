@@ -32,6 +32,7 @@ from worktree_agents.events import (
     MergeStarted,
     Retry,
     Skipped,
+    ToolUsed,
     VerifyFinished,
     VerifyStarted,
     WorktreeCreated,
@@ -41,7 +42,7 @@ from worktree_agents.guardrails import check_diff, diff_stats, format_feedback
 from worktree_agents.merge import FeatureChange, MergeCoordinator, stack_bases
 from worktree_agents.plan import Feature, LoadedPlan, ResolvedProfile
 from worktree_agents.process import free_port
-from worktree_agents.prompt import build_prompt
+from worktree_agents.prompt import build_prompt, build_system_append
 from worktree_agents.store import AttemptOutcome, AttemptRecord, FeatureUpdate, Store
 from worktree_agents.verify import CheckReport, CheckRun, run_checks
 from worktree_agents.worktrees import Worktree, WorktreeManager
@@ -223,6 +224,16 @@ class FeaturePipeline:
             port=free_port(),
             profile=profile,
             plan_dir=ctx.loaded.base_dir,
+            system_append=build_system_append(feature, checks),
+            on_tool=lambda tool, summary: ctx.emit(
+                ToolUsed(
+                    run_id=ctx.run_id,
+                    feature_id=fid,
+                    attempt=attempt.n,
+                    tool=tool,
+                    summary=summary,
+                )
+            ),
         )
         ctx.emit(
             AgentStarted(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import io
 import os
 import signal
 import socket
@@ -180,6 +181,22 @@ async def _kill_group(pgid: int, out: _Output) -> None:
         pgid, count_zombies=False
     ):
         out.note(f"process group {pgid} is still alive {CONFIRM_S:g}s after SIGKILL")
+
+
+async def kill_process_group(pgid: int, log_path: Path | None = None) -> None:
+    """Kill a process group that wta started in its own session, and confirm it is gone.
+
+    SIGTERM, then SIGKILL after TERM_GRACE_S; notes go to `log_path`. A group that is
+    already gone is a no-op. It finishes even if the caller is cancelled meanwhile, then
+    re-raises the cancellation.
+    """
+    with contextlib.ExitStack() as stack:
+        log: IO[str] = (
+            stack.enter_context(log_path.open("a", encoding="utf-8"))
+            if log_path is not None
+            else io.StringIO()
+        )
+        await _shielded(_kill_group(pgid, _Output(log, {})))
 
 
 async def _shielded(work: Coroutine[Any, Any, _T]) -> _T:

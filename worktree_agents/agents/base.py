@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -37,6 +38,43 @@ class AgentTask:
     port: int
     profile: ResolvedProfile
     plan_dir: Path
+    # Appended to the agent's system prompt where the backend has one (claude); see prompt.py.
+    system_append: str = ""
+    # Called with (tool name, a short summary of its input) each time the agent uses a tool.
+    on_tool: Callable[[str, str], None] | None = None
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    """Tokens an agent used, as the Anthropic API counts them."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+
+    @classmethod
+    def from_api(cls, usage: Mapping[str, object]) -> TokenUsage:
+        """From an API `usage` object; missing or non-integer counts are 0."""
+
+        def count(name: str) -> int:
+            value = usage.get(name)
+            return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+        return cls(
+            count("input_tokens"),
+            count("output_tokens"),
+            count("cache_creation_input_tokens"),
+            count("cache_read_input_tokens"),
+        )
+
+    def __add__(self, other: TokenUsage) -> TokenUsage:
+        return TokenUsage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cache_creation_input_tokens + other.cache_creation_input_tokens,
+            self.cache_read_input_tokens + other.cache_read_input_tokens,
+        )
 
 
 @dataclass(frozen=True)
@@ -52,6 +90,7 @@ class AgentResult:
     summary: str | None = None
     session_id: str | None = None
     model: str | None = None
+    usage: TokenUsage | None = None
 
 
 class AgentBackend(ABC):
@@ -72,6 +111,10 @@ def backend_for(profile: ResolvedProfile) -> AgentBackend:
         return PatchAgent()
     if profile.backend == "command":
         return CommandAgent()
+    if profile.backend == "claude":
+        from worktree_agents.agents.claude import ClaudeAgent  # imports the SDK: only if used
+
+        return ClaudeAgent()
     raise AgentError(f"the {profile.backend} backend is not available yet")
 
 

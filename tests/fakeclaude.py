@@ -1,0 +1,333 @@
+"""A fake `claude` CLI for the claude backend's tests.
+
+It speaks Claude Code's stream-json protocol on stdin and stdout: it answers the SDK's
+`initialize` control request, reads the user message, prints `system/init`, `assistant`,
+`user` and `result` lines, and calls wta's in-process MCP tools through `mcp_message`
+control requests, as the real CLI does. FAKE_CLAUDE_SCENARIO picks the behaviour.
+FAKE_CLAUDE_STATE names a directory where each run writes `record.<n>.json`: its argv,
+selected environment variables, cwd and process group, and the MCP tools it was offered.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+SESSION = "sess-1"
+MODEL = "claude-fake-1"
+USAGE = {
+    "input_tokens": 100,
+    "output_tokens": 20,
+    "cache_creation_input_tokens": 10,
+    "cache_read_input_tokens": 50,
+}
+RECORDED_ENV = (
+    "CLAUDECODE",
+    "EXTRA_SETTING",
+    "GIT_DIR",
+    "IS_SANDBOX",
+    "WTA_ATTEMPT",
+    "WTA_CLAUDE_PGID_FILE",
+    "WTA_CLAUDE_UNSET",
+    "WTA_FEATURE_ID",
+)
+
+
+class Fake:
+    def __init__(self) -> None:
+        self.state = Path(os.environ["FAKE_CLAUDE_STATE"])
+        self.run = len(list(self.state.glob("record.*.json"))) + 1
+        self.record: dict[str, Any] = {
+            "argv": sys.argv[1:],
+            "env": {n: os.environ[n] for n in RECORDED_ENV if n in os.environ},
+            "cwd": os.getcwd(),
+            "own_group": os.getpgid(0) == os.getpid(),
+            "pid": os.getpid(),
+        }
+        self.requests = 0
+        self.save()
+
+    def save(self) -> None:
+        path = self.state / f"record.{self.run}.json"
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps(self.record, indent=1))
+        partial.replace(path)  # whole, for a test that reads it while this runs
+
+    # the wire
+
+    def send(self, message: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(message) + "\n")
+        sys.stdout.flush()
+
+    def read(self) -> dict[str, Any] | None:
+        """The next message from the SDK that is not a control request (those are answered)."""
+        while line := sys.stdin.readline():
+            message = json.loads(line)
+            if message.get("type") == "control_request":
+                self.send(
+                    {
+                        "type": "control_response",
+                        "response": {
+                            "subtype": "success",
+                            "request_id": message["request_id"],
+                            "response": {},
+                        },
+                    }
+                )
+                continue
+            return message  # type: ignore[no-any-return]
+        return None
+
+    def mcp(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Send one JSON-RPC message to the SDK's `wta` server; return its response."""
+        self.requests += 1
+        request_id = f"cli_{self.requests}"
+        self.send(
+            {
+                "type": "control_request",
+                "request_id": request_id,
+                "request": {"subtype": "mcp_message", "server_name": "wta", "message": message},
+            }
+        )
+        while (reply := self.read()) is not None:
+            response = reply.get("response", {})
+            if reply.get("type") == "control_response" and response["request_id"] == request_id:
+                return response["response"]["mcp_response"]  # type: ignore[no-any-return]
+        sys.exit("fake-claude: stdin closed while waiting for an MCP response")
+
+    def call_tool(self, name: str, arguments: dict[str, str]) -> str:
+        """Initialize the server, list its tools (recorded), call one; return its text."""
+        self.mcp(
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-06-18",
+                    "capabilities": {},
+                    "clientInfo": {"name": "fake-claude", "version": "0"},
+                },
+            }
+        )
+        self.mcp({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        listed = self.mcp({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
+        self.record["mcp_tools"] = sorted(t["name"] for t in listed["result"]["tools"])
+        self.save()
+        called = self.mcp(
+            {
+                "jsonrpc": "2.0",
+                "id": 3,
+                "method": "tools/call",
+                "params": {"name": name, "arguments": arguments},
+            }
+        )
+        return "".join(part["text"] for part in called["result"]["content"])
+
+    # Claude Code's messages
+
+    def init(self) -> None:
+        self.send(
+            {
+                "type": "system",
+                "subtype": "init",
+                "session_id": SESSION,
+                "model": MODEL,
+                "cwd": os.getcwd(),
+                "tools": ["Bash", "Edit", "Write", "mcp__wta__feature_done"],
+                "mcp_servers": [{"name": "wta", "status": "connected"}],
+                "claude_code_version": "2.1.999",
+            }
+        )
+
+    def assistant(self, *content: dict[str, Any], error: str | None = None) -> None:
+        message: dict[str, Any] = {
+            "type": "assistant",
+            "message": {
+                "id": "msg_1",
+                "role": "assistant",
+                "model": "<synthetic>" if error else MODEL,
+                "content": list(content),
+                "usage": USAGE,
+            },
+            "parent_tool_use_id": None,
+            "session_id": SESSION,
+        }
+        if error:
+            message["error"] = error
+        self.send(message)
+
+    def tool_result(self, tool_use_id: str, text: str) -> None:
+        self.send(
+            {
+                "type": "user",
+                "message": {
+                    "role": "user",
+                    "content": [
+                        {"type": "tool_result", "tool_use_id": tool_use_id, "content": text}
+                    ],
+                },
+                "parent_tool_use_id": None,
+                "session_id": SESSION,
+            }
+        )
+
+    def result(
+        self,
+        subtype: str,
+        *,
+        turns: int,
+        cost: float,
+        text: str | None = None,
+        is_error: bool = False,
+        **extra: Any,
+    ) -> None:
+        self.send(
+            {
+                "type": "result",
+                "subtype": subtype,
+                "is_error": is_error,
+                "duration_ms": 12,
+                "duration_api_ms": 8,
+                "num_turns": turns,
+                "session_id": SESSION,
+                "total_cost_usd": cost,
+                "usage": USAGE,
+                "result": text,
+                **extra,
+            }
+        )
+
+    def finish(self, code: int) -> None:
+        """Wait for the SDK to close stdin after the result, as the CLI does; then exit."""
+        while self.read() is not None:
+            pass
+        sys.exit(code)
+
+
+def text(value: str) -> dict[str, Any]:
+    return {"type": "text", "text": value}
+
+
+def tool_use(tool_id: str, name: str, tool_input: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "tool_use", "id": tool_id, "name": name, "input": tool_input}
+
+
+def success(fake: Fake) -> None:
+    fake.assistant(text(f"I will add login. Token: {os.environ.get('FAKE_SECRET_TOKEN')}"))
+    fake.assistant(tool_use("tu_1", "Bash", {"command": "pytest -q", "description": "Test"}))
+    fake.tool_result("tu_1", "3 passed")
+    summary = {"summary": "Added login with hashed passwords"}
+    fake.assistant(tool_use("tu_2", "mcp__wta__feature_done", summary))
+    fake.tool_result("tu_2", fake.call_tool("feature_done", summary))
+    fake.result("success", turns=3, cost=0.0123, text="All done.\nLogin works.")
+    fake.finish(0)
+
+
+def blocked(fake: Fake) -> None:
+    reason = {"reason": "The spec names no database.\nI cannot choose one."}
+    fake.assistant(tool_use("tu_1", "mcp__wta__report_blocked", reason))
+    fake.tool_result("tu_1", fake.call_tool("report_blocked", reason))
+    fake.result("success", turns=1, cost=0.002, text="Blocked.")
+    fake.finish(0)
+
+
+def max_turns(fake: Fake) -> None:
+    fake.assistant(text("Working on it."))
+    errors = ["Reached maximum number of turns (5)"]
+    fake.result("error_max_turns", turns=5, cost=0.5, is_error=True, errors=errors)
+    fake.finish(1)
+
+
+def budget(fake: Fake) -> None:
+    fake.assistant(text("Working on it."))
+    errors = ["Reached maximum budget ($5)"]
+    fake.result("error_max_budget_usd", turns=7, cost=5.12, is_error=True, errors=errors)
+    fake.finish(1)
+
+
+def auth(fake: Fake) -> None:
+    message = "Invalid API key · Please run /login"
+    fake.assistant(text(message), error="authentication_failed")
+    fake.result("success", turns=1, cost=0.0, text=message, is_error=True)
+    fake.finish(1)
+
+
+def rate_limited(fake: Fake) -> None:
+    message = "API Error: Request rejected (429) · rate limited"
+    fake.assistant(text(message), error="rate_limit")
+    fake.result("success", turns=1, cost=0.001, text=message, is_error=True, api_error_status=429)
+    fake.finish(1)
+
+
+def unreachable(fake: Fake) -> None:
+    message = "API Error: Connection refused (ECONNREFUSED)"
+    fake.assistant(text(message), error="unknown")
+    fake.result("success", turns=1, cost=0.0, text=message, is_error=True)
+    fake.finish(1)
+
+
+def rate_limit_once(fake: Fake) -> None:
+    if fake.run == 1:
+        rate_limited(fake)
+    fake.assistant(text("Done."))
+    fake.result("success", turns=2, cost=0.02, text="Done.")
+    fake.finish(0)
+
+
+def crash(fake: Fake) -> None:
+    print("Error: something broke inside\n    at main (cli.js:1:1)", file=sys.stderr)
+    print("Error: the last line", file=sys.stderr, flush=True)
+    time.sleep(0.1)  # so that the transcript's order does not depend on which pipe is read first
+    fake.assistant(text("Starting."))
+    sys.exit(3)
+
+
+def hang(fake: Fake) -> None:
+    child = subprocess.Popen(["sleep", "60"])  # a grandchild of wta, in the CLI's group
+    fake.record["grandchild"] = child.pid
+    fake.save()
+    fake.assistant(text("Thinking."))
+    time.sleep(60)
+
+
+def garbage(fake: Fake) -> None:
+    print("{this is not json", flush=True)
+    fake.finish(0)
+
+
+SCENARIOS = {
+    "success": success,
+    "blocked": blocked,
+    "max_turns": max_turns,
+    "budget": budget,
+    "auth": auth,
+    "rate_limited": rate_limited,
+    "unreachable": unreachable,
+    "rate_limit_once": rate_limit_once,
+    "crash": crash,
+    "hang": hang,
+    "garbage": garbage,
+}
+
+
+def main() -> None:
+    fake = Fake()
+    scenario = os.environ["FAKE_CLAUDE_SCENARIO"]
+    if scenario == "success":  # before the handshake, so it is logged before the messages
+        print("fake-claude: a warning on stderr", file=sys.stderr, flush=True)
+    user = fake.read()  # the user message, after the SDK's initialize
+    if user is None:
+        sys.exit("fake-claude: no user message")
+    fake.record["prompt"] = user["message"]["content"]
+    fake.save()
+    fake.init()
+    SCENARIOS[scenario](fake)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""Starting Claude Code so that wta can kill it: finding the real CLI, the launcher that
+puts it in its own process group, its environment, and staggered starts.
+
+The SDK starts the CLI inside wta's own process group. So that a timeout or a cancel can kill
+the CLI's whole tree, the SDK's `cli_path` is a tiny launcher that calls setsid(), writes its
+pid (the new group's id) to the file named by WTA_CLAUDE_PGID_FILE, removes the variables
+named by WTA_CLAUDE_UNSET, and execs the real CLI, which keeps that pid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+
+import claude_agent_sdk
+from claude_agent_sdk import CLINotFoundError
+
+from worktree_agents.agents.base import AgentTask, agent_env
+from worktree_agents.process import kill_process_group
+
+PGID_FILE_VAR = "WTA_CLAUDE_PGID_FILE"
+UNSET_VAR = "WTA_CLAUDE_UNSET"
+
+LAUNCHER = """\
+#!{python} -S
+# Written by wta: starts the Claude Code CLI in a new session, so that its whole process
+# tree is one process group that wta can kill, then becomes the CLI (same pid).
+import os
+import sys
+
+try:
+    os.setsid()
+except OSError:
+    pass
+for name in os.environ.pop({unset_var!r}, "").split(","):
+    os.environ.pop(name, None)
+pgid_file = os.environ.pop({pgid_var!r}, "")
+if pgid_file and os.getpgid(0) == os.getpid():
+    with open(pgid_file + ".tmp", "w") as f:
+        f.write(str(os.getpid()))
+    os.replace(pgid_file + ".tmp", pgid_file)
+cli = {cli!r}
+try:
+    os.execve(cli, [cli] + sys.argv[1:], os.environ)
+except OSError as exc:
+    sys.stderr.write("wta: cannot run the claude CLI at %s: %s\\n" % (cli, exc.strerror or exc))
+    sys.exit(127)
+"""
+
+
+def find_cli(cli_path: str | None, plan_dir: Path) -> Path:
+    """The real Claude Code CLI, in the SDK's order; CLINotFoundError says what to do."""
+    if cli_path:
+        given = Path(cli_path).expanduser()
+        found = shutil.which(cli_path) if len(given.parts) == 1 else None
+        path = Path(found) if found else plan_dir / given
+        if path.is_file() and os.access(path, os.X_OK):
+            return path
+        raise CLINotFoundError(
+            f"the claude CLI was not found at {path}: fix cli_path in the profile, or remove "
+            "it to use the CLI bundled with claude-agent-sdk"
+        )
+    home = Path.home()
+    on_path = shutil.which("claude")
+    candidates = [
+        Path(claude_agent_sdk.__file__).parent / "_bundled" / "claude",
+        *([Path(on_path)] if on_path else []),
+        home / ".npm-global/bin/claude",
+        Path("/usr/local/bin/claude"),
+        home / ".local/bin/claude",
+        home / "node_modules/.bin/claude",
+        home / ".yarn/bin/claude",
+        home / ".claude/local/claude",
+    ]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise CLINotFoundError(
+        "the claude CLI was not found: install claude-agent-sdk from a platform wheel (it "
+        "bundles the CLI) or Claude Code itself, or set cli_path in the profile"
+    )
+
+
+def write_launcher(directory: Path, cli: Path) -> Path:
+    """Write the setsid-and-exec launcher for `cli` into `directory`."""
+    path = directory / "claude-launcher"
+    path.write_text(
+        LAUNCHER.format(
+            python=sys.executable, unset_var=UNSET_VAR, pgid_var=PGID_FILE_VAR, cli=str(cli)
+        ),
+        encoding="utf-8",
+    )
+    path.chmod(0o700)
+    return path
+
+
+def running_as_root() -> bool:
+    return os.geteuid() == 0
+
+
+def claude_env(task: AgentTask, permission_mode: str) -> dict[str, str]:
+    """The CLI's environment: agent_env, IS_SANDBOX=1 where bypassPermissions needs it, and
+    (for the launcher) the inherited variables that agent_env removed."""
+    env = agent_env(task)
+    if permission_mode == "bypassPermissions" and running_as_root():
+        env["IS_SANDBOX"] = task.profile.env.get("IS_SANDBOX", "1")
+    # The SDK merges `env` over os.environ, so what agent_env removed would come back.
+    env[UNSET_VAR] = ",".join(sorted(name for name in os.environ if name not in env))
+    return env
+
+
+class StartGate:
+    """Keeps agent starts `spacing_s` apart across the process, so ten agents do not hit the
+    API in the same second: each start reserves the next free slot, then sleeps until it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # loops in other threads share the slots too
+        self._next = 0.0
+
+    async def wait(self, spacing_s: float) -> None:
+        with self._lock:
+            now = time.monotonic()
+            at = max(now, self._next)
+            self._next = at + spacing_s
+        if at > now:
+            await asyncio.sleep(at - now)
+
+
+START_GATE = StartGate()
+
+
+async def kill_cli(pgid_file: Path, log_path: Path) -> None:
+    """Kill the process group the launcher recorded in `pgid_file`, if it started, and
+    confirm it is gone."""
+    try:
+        pgid = int(pgid_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if pgid > 1 and pgid != os.getpgrp():
+        await kill_process_group(pgid, log_path)
