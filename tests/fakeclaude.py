@@ -300,7 +300,18 @@ def garbage(fake: Fake) -> None:
     fake.finish(0)
 
 
+def second_try(fake: Fake) -> None:
+    """Attempt 1 changes nothing (wta then fails it as no_changes); later attempts write a file."""
+    if os.environ.get("WTA_ATTEMPT") != "1":
+        Path(f"{os.environ['WTA_FEATURE_ID']}.txt").write_text("written by the fake\n")
+        fake.assistant(tool_use("tu_1", "Write", {"file_path": "x.txt", "content": "..."}))
+        fake.tool_result("tu_1", "ok")
+    fake.result("success", turns=2, cost=0.01, text="Done.")
+    fake.finish(0)
+
+
 SCENARIOS = {
+    "second_try": second_try,
     "success": success,
     "blocked": blocked,
     "max_turns": max_turns,

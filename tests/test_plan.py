@@ -115,6 +115,7 @@ def test_profile_inheritance_and_routing() -> None:
         allowed_tools=None,
         disallowed_tools=None,
         setting_sources=None,
+        resume_on_retry=False,
     )
     aider = plan.resolve_profile("aider")
     # a profile on another backend does not inherit claude-only fields

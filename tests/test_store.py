@@ -42,7 +42,7 @@ def test_open_creates_state_dir_and_stores_schema_version(tmp_path: Path) -> Non
     state_dir = tmp_path / "git" / "wta"
     with Store.open(state_dir) as store:
         assert store.path == state_dir / "state.db"
-    assert SCHEMA_VERSION == 1
+    assert SCHEMA_VERSION == 2
     assert user_version(state_dir / "state.db") == SCHEMA_VERSION
 
 
@@ -82,7 +82,7 @@ def test_newer_schema_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(StoreError) as info:
         Store.open(tmp_path)
     assert info.value.message == (
-        "state was written by a newer wta (schema version 99, this wta knows 1); "
+        "state was written by a newer wta (schema version 99, this wta knows 2); "
         f"upgrade wta or remove {db}"
     )
 
@@ -329,3 +329,27 @@ def test_runs(tmp_path: Path) -> None:
             second, status=RunStatus.SUCCESS, finished_at=latest.finished_at
         )
         assert first.status == RunStatus.RUNNING
+
+
+def test_a_version_1_database_is_migrated(tmp_path: Path) -> None:
+    from worktree_agents.store import MIGRATIONS
+
+    state_dir = tmp_path / "wta"
+    state_dir.mkdir()
+    conn = sqlite3.connect(state_dir / "state.db")
+    for statement in MIGRATIONS[0]:
+        conn.execute(statement)
+    conn.execute(
+        "INSERT INTO runs (id, started_at, pid, host, status, plan_path, options_json)"
+        " VALUES ('r1', 1.0, 7, 'h', 'success', 'wta.toml', '{}')"
+    )
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+
+    with Store.open(state_dir) as store:
+        run = store.latest_run()
+
+    assert user_version(state_dir / "state.db") == 2
+    assert run is not None
+    assert (run.id, run.status, run.cost_usd) == ("r1", "success", 0.0)

@@ -225,6 +225,7 @@ class FeaturePipeline:
             profile=profile,
             plan_dir=ctx.loaded.base_dir,
             system_append=build_system_append(feature, checks),
+            resume_session=self._session_to_resume(fid, profile),
             on_tool=lambda tool, summary: ctx.emit(
                 ToolUsed(
                     run_id=ctx.run_id,
@@ -365,6 +366,13 @@ class FeaturePipeline:
         return None
 
     # steps
+
+    def _session_to_resume(self, fid: FeatureId, profile: ResolvedProfile) -> str | None:
+        """With `resume_on_retry`, a retry continues the failed attempt's Claude session."""
+        if profile.backend != "claude" or not profile.resume_on_retry:
+            return None
+        previous = self.ctx.store.attempts(fid)[:-1]
+        return previous[-1].session_id if previous else None
 
     def _base_for(self, feature: Feature) -> CommitSha | Failure:
         """Where the feature's branch starts: the integration tip, or with --no-merge the

@@ -167,6 +167,7 @@ class Profile(_Model):
     allowed_tools: list[str] | None = None
     disallowed_tools: list[str] | None = None
     setting_sources: list[SettingSource] | None = None
+    resume_on_retry: bool | None = None
 
 
 BACKEND_FIELDS: dict[str, frozenset[str]] = {
@@ -180,6 +181,7 @@ BACKEND_FIELDS: dict[str, frozenset[str]] = {
             "disallowed_tools",
             "setting_sources",
             "fallback_model",
+            "resume_on_retry",
         }
     ),
 }
@@ -206,6 +208,7 @@ class ResolvedProfile:
     allowed_tools: tuple[str, ...] | None
     disallowed_tools: tuple[str, ...] | None
     setting_sources: tuple[SettingSource, ...] | None
+    resume_on_retry: bool = False
 
 
 class VerifyConfig(_Model):
@@ -348,6 +351,7 @@ class Plan(_Model):
             allowed_tools=as_tuple(pick("allowed_tools")),
             disallowed_tools=as_tuple(pick("disallowed_tools")),
             setting_sources=as_tuple(pick("setting_sources")),
+            resume_on_retry=bool(pick("resume_on_retry")),
         )
 
 

@@ -84,6 +84,7 @@ class RunRecord:
     status: RunStatus
     plan_path: str
     options_json: str
+    cost_usd: float  # what this run's agents spent
 
 
 @dataclass(frozen=True)

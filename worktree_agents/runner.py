@@ -298,11 +298,11 @@ class Orchestrator:
                 merged=counts[FeatureState.MERGED],
                 failed=counts[FeatureState.FAILED],
                 skipped=counts[FeatureState.SKIPPED],
-                cost_usd=round(sum(r.cost_usd for r in chosen), 6),
+                cost_usd=round(context.spent_usd, 6),
                 duration_s=round(duration, 3),
             )
         )
-        store.finish_run(context.run_id, status)
+        store.finish_run(context.run_id, status, round(context.spent_usd, 6))
         return RunOutcome(
             context.run_id, code, selected, duration, interrupted, not_started, context.stopped_by
         )

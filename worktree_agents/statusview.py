@@ -97,6 +97,7 @@ def status_data(plan: Plan, repo: GitRepo, store: Store | None) -> dict[str, Any
             "status": run.status.value,
             "started_at": run.started_at,
             "finished_at": run.finished_at,
+            "cost_usd": run.cost_usd,
         },
         "totals": {
             "features": len(features),

@@ -98,6 +98,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (feature_id, n)
         )""",
     ),
+    ("ALTER TABLE runs ADD COLUMN cost_usd REAL NOT NULL DEFAULT 0",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -464,13 +465,16 @@ class Store:
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (run_id, now, pid, host, RunStatus.RUNNING, plan_path, options_json),
             )
-        return RunRecord(run_id, now, None, pid, host, RunStatus.RUNNING, plan_path, options_json)
+        return RunRecord(
+            run_id, now, None, pid, host, RunStatus.RUNNING, plan_path, options_json, 0.0
+        )
 
-    def finish_run(self, run_id: RunId, status: RunStatus) -> None:
+    def finish_run(self, run_id: RunId, status: RunStatus, cost_usd: float = 0.0) -> None:
+        """Close a run; `cost_usd` is what its agents spent (earlier runs not included)."""
         with self._write() as conn:
             cursor = conn.execute(
-                "UPDATE runs SET finished_at = ?, status = ? WHERE id = ?",
-                (time.time(), status, run_id),
+                "UPDATE runs SET finished_at = ?, status = ?, cost_usd = ? WHERE id = ?",
+                (time.time(), status, cost_usd, run_id),
             )
             if cursor.rowcount == 0:
                 raise StoreError(f"unknown run {run_id!r} in the state store {self.path}")

@@ -42,6 +42,8 @@ class AgentTask:
     system_append: str = ""
     # Called with (tool name, a short summary of its input) each time the agent uses a tool.
     on_tool: Callable[[str, str], None] | None = None
+    # A session to resume (claude, `resume_on_retry = true`): the failed attempt's session.
+    resume_session: str | None = None
 
 
 @dataclass(frozen=True)

@@ -223,6 +223,7 @@ class _Attempt:
             env={**self.env, PGID_FILE_VAR: str(self.pgid_file)},
             mcp_servers={"wta": self._wta_server()},
             stderr=self.on_stderr,
+            resume=self.task.resume_session,
         )
 
     def _wta_server(self) -> McpSdkServerConfig:
