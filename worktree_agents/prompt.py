@@ -16,19 +16,27 @@ Rules:
   summary of what you changed."""
 
 
-def build_prompt(feature: Feature, checks: list[str], feedback: str | None = None) -> str:
-    """The prompt for one attempt at `feature`."""
-    parts = [f"# Feature {feature.id}: {feature.display_title}"]
+def _feature_body(feature: Feature, checks: list[str], checks_intro: str) -> list[str]:
+    """The feature's description, steps and checks, as prompt paragraphs."""
+    parts = []
     if feature.description.strip():
         parts.append(feature.description.strip())
     if feature.steps:
         parts.append("Steps:\n" + "\n".join(f"{i}. {s}" for i, s in enumerate(feature.steps, 1)))
     if checks:
-        parts.append(
-            "These commands must succeed in this directory when you are done:\n"
-            + "\n".join(f"    {c}" for c in checks)
-        )
-    parts.append(RULES)
+        parts.append(checks_intro + "\n" + "\n".join(f"    {c}" for c in checks))
+    return parts
+
+
+def build_prompt(feature: Feature, checks: list[str], feedback: str | None = None) -> str:
+    """The prompt for one attempt at `feature`."""
+    parts = [
+        f"# Feature {feature.id}: {feature.display_title}",
+        *_feature_body(
+            feature, checks, "These commands must succeed in this directory when you are done:"
+        ),
+        RULES,
+    ]
     if feedback:
         parts.append(
             "A previous attempt at this feature failed. What went wrong:\n\n" + feedback.strip()
@@ -61,17 +69,13 @@ def build_system_append(feature: Feature, checks: list[str], references: str | N
         "# wta: your task",
         'You were started by wta ("worktree agents") to implement one feature of a plan.',
         f"## Feature {feature.id}: {feature.display_title}",
+        *_feature_body(
+            feature,
+            checks,
+            "Acceptance: these commands must succeed in your working directory when you are done:",
+        ),
+        SYSTEM_RULES,
     ]
-    if feature.description.strip():
-        parts.append(feature.description.strip())
-    if feature.steps:
-        parts.append("Steps:\n" + "\n".join(f"{i}. {s}" for i, s in enumerate(feature.steps, 1)))
-    if checks:
-        parts.append(
-            "Acceptance: these commands must succeed in your working directory when you are "
-            "done:\n" + "\n".join(f"    {c}" for c in checks)
-        )
-    parts.append(SYSTEM_RULES)
     known = references.strip() if references else ""
     parts.append("## Similar past features (from wta's knowledge base; may be empty)")
     parts.append("\n".join(line for line in (KNOWLEDGE_OPEN, known, KNOWLEDGE_CLOSE) if line))
