@@ -16,9 +16,8 @@ from worktree_agents.events import EventLog, ToolUsed
 FAKE = Path(__file__).with_name("fakeclaude.py")
 
 
-def test_retry_escalates_and_resumes_the_session(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def fake_plan(tmp_path: Path, scenario: str, extra: str = "") -> tuple[Path, Path]:
+    """A repository whose plan runs the claude backend on the fake CLI; (repo, fake state)."""
     repo = plan_repo(tmp_path, [Spec("feat", {})])
     cli = tmp_path / "bin" / "claude"
     cli.parent.mkdir()
@@ -28,16 +27,14 @@ def test_retry_escalates_and_resumes_the_session(
     cli.chmod(0o755)
     state = tmp_path / "fake"
     state.mkdir()
-    plan = tmp_path / "plan" / "wta.toml"
-    plan.write_text(
+    (tmp_path / "plan" / "wta.toml").write_text(
         f"""
 [agent]
 backend = "claude"
 model = "haiku"
 cli_path = "{cli}"
-escalate_to = "strong"
-resume_on_retry = true
-env = {{ FAKE_CLAUDE_SCENARIO = "second_try", FAKE_CLAUDE_STATE = "{state}" }}
+env = {{ FAKE_CLAUDE_SCENARIO = "{scenario}", FAKE_CLAUDE_STATE = "{state}" }}
+{extra}
 
 [agents.strong]
 model = "opus"
@@ -49,6 +46,15 @@ max_attempts = 2
 id = "feat"
 title = "A feature"
 """
+    )
+    return repo, state
+
+
+def test_retry_escalates_and_resumes_the_session(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo, state = fake_plan(
+        tmp_path, "second_try", 'escalate_to = "strong"\nresume_on_retry = true'
     )
     capsys.readouterr()
 
@@ -77,3 +83,21 @@ title = "A feature"
     events = EventLog.read(repo / ".git" / "wta" / "runs" / f"{data['run_id']}.jsonl")
     tools = [(e.attempt, e.tool) for e in events if isinstance(e, ToolUsed)]
     assert tools == [(2, "Write")]
+
+
+@pytest.mark.parametrize(("extra", "attempts"), [("", 1), ('escalate_to = "strong"', 2)])
+def test_blocked_is_retried_only_on_another_profile(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: str, attempts: int
+) -> None:
+    repo, _ = fake_plan(tmp_path, "blocked", extra)
+    capsys.readouterr()
+
+    assert wta(repo, "run", "--json") == 1
+
+    [feature] = json.loads(capsys.readouterr().out)["data"]["features"]
+    assert (feature["state"], feature["reason"], feature["attempts"]) == (
+        "failed",
+        "blocked",
+        attempts,
+    )
+    assert feature["detail"] == "The spec names no database."

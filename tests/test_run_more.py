@@ -351,3 +351,24 @@ def test_an_unknown_existing_feature_branch_is_not_overwritten(
     )
     assert git(repo, "rev-parse", "wta/a") == tip
     assert git(repo, "branch", "--list", "wta/*", "--format=%(refname:short)") == "wta/a"
+
+
+def test_lost_state_is_rebuilt_from_the_integration_branch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    specs = [Spec("a", {"a.txt": "a\n"}), Spec("b", {"b.txt": "b\n"}, depends_on=["a"])]
+    repo = plan_repo(tmp_path, specs, BASE)
+    assert wta(repo, "run") == 0
+    head = git(repo, "rev-parse", "wta/integration")
+    shutil.rmtree(repo / ".git" / "wta")
+
+    assert wta(repo, "run") == 0
+
+    got = features(capsys, repo)
+    assert {f: (v["state"], v["detail"], v["attempts"]) for f, v in got.items()} == {
+        fid: ("merged", "found on the integration branch (the state had no record of it)", 0)
+        for fid in ("a", "b")
+    }
+    assert git(repo, "rev-parse", "wta/integration") == head

@@ -184,7 +184,7 @@ def clean(
         bool, typer.Option("--all", help="Also remove failed features' worktrees.")
     ] = False,
     force: Annotated[
-        bool, typer.Option("--force", help="Remove worktrees with uncommitted changes too.")
+        bool, typer.Option("--force", help="Remove worktrees with changes to tracked files too.")
     ] = False,
 ) -> int:
     """Remove the worktrees of merged, done and skipped features. Branches are kept."""
@@ -208,14 +208,17 @@ def demo(
     return run_demo(directory, as_json)
 
 
+JSON_COMMANDS = ("plan", "run", "status", "demo")
+
+
 def _json_command(args: list[str]) -> str | None:
     """The command, when the arguments ask for a JSON envelope (`--json`, `--format json`)."""
-    command = next((a for a in args if not a.startswith("-")), None)
+    command = next((a for a in args if a in JSON_COMMANDS), None)
     wants = "--json" in args or any(
         a == "--format=json" or (a == "--format" and b.lower() == "json")
         for a, b in zip(args, [*args[1:], ""], strict=True)
     )
-    return command if wants and command is not None else None
+    return command if wants else None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -157,9 +157,7 @@ class FeaturePipeline:
                 self.ctx.consecutive_failures = 0
                 self._finish_duration(feature_id, started)
                 return
-            retryable = failure.reason is not FailureReason.CONFLICT or (
-                self.plan.guardrails.retry_conflicts
-            )
+            retryable = _retryable(failure.reason, profile, self.plan.guardrails.retry_conflicts)
             if number < max_attempts and retryable and self.may_dispatch():
                 profile_name = profile.escalate_to or profile_name
                 feedback = failure.feedback
@@ -243,7 +241,7 @@ class FeaturePipeline:
                 attempt=attempt.n,
                 profile=profile.name,
                 backend=profile.backend,
-                model=profile.model,
+                model=profile.model if profile.backend == "claude" else None,
             )
         )
         result = await backend_for(profile).run(task)
@@ -531,6 +529,16 @@ class FeaturePipeline:
         self.ctx.store.update_feature(
             feature_id, FeatureUpdate(duration_s=round(time.monotonic() - started, 3))
         )
+
+
+def _retryable(reason: FailureReason, profile: ResolvedProfile, retry_conflicts: bool) -> bool:
+    """A conflict is retried only with retry_conflicts; a feature the agent reported blocked
+    only when the profile escalates to another one (the same agent would say the same)."""
+    if reason is FailureReason.CONFLICT:
+        return retry_conflicts
+    if reason is FailureReason.BLOCKED:
+        return profile.escalate_to not in (None, profile.name)
+    return True
 
 
 def _check_detail(run: CheckRun) -> str:

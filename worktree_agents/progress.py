@@ -43,7 +43,7 @@ def describe(event: Event) -> str | None:
             verdict = "passed" if event.ok else "FAILED"
             return f"{event.feature_id}: {event.stage} check `{event.command}` {verdict}"
         case GuardrailTripped():
-            return f"{event.feature_id}: guardrail {event.rule}: {event.detail}"
+            return f"{event.feature_id or 'run'}: guardrail {event.rule}: {event.detail}"
         case Merged():
             return f"{event.feature_id}: merged as {event.commit[:10]}"
         case Conflict():
@@ -70,11 +70,15 @@ class LinePrinter:
     """Prints each event's line with a clock time."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
-        self.stream = stream or sys.stderr
+        self.stream: TextIO | None = stream or sys.stderr
 
     def __call__(self, event: Event) -> None:
         line = describe(event)
-        if line is not None:
-            stamp = time.strftime("%H:%M:%S", time.localtime(event.ts))
+        if line is None or self.stream is None:
+            return
+        stamp = time.strftime("%H:%M:%S", time.localtime(event.ts))
+        try:
             self.stream.write(f"{stamp} {line}\n")
             self.stream.flush()
+        except OSError:  # e.g. `wta run 2>&1 | head`: progress is best effort, the run goes on
+            self.stream = None

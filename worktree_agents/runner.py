@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from worktree_agents.dag import SATISFIED_MERGED, FeatureGraph
-from worktree_agents.domain import BranchName, FeatureId, FeatureState, RunId
+from worktree_agents.domain import BranchName, CommitSha, FeatureId, FeatureState, RunId
 from worktree_agents.errors import ExitCode, UsageError
 from worktree_agents.events import Event, EventLog, RunFinished, RunStarted, events_path
 from worktree_agents.git import GitRepo, ensure_identity
@@ -214,6 +214,13 @@ class Orchestrator:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
 
+    def _landed(self) -> dict[FeatureId, CommitSha]:
+        """Features the integration branch holds, from its `Wta-Feature` trailers."""
+        integration = "refs/heads/" + self.plan.run.integration_branch
+        if not self.repo.ref_exists(integration):
+            return {}
+        return {feature: commit for commit, feature in feature_trailers(self.repo, integration)}
+
     def _recover(self, store: Store) -> None:
         """Settle features left in flight by a run that died.
 
@@ -222,13 +229,7 @@ class Orchestrator:
         twice; any other is restarted from pending.
         """
         stranded = [r for r in store.all_features() if r.state in IN_FLIGHT]
-        if not stranded:
-            return
-        integration = "refs/heads/" + self.plan.run.integration_branch
-        history = (
-            feature_trailers(self.repo, integration) if self.repo.ref_exists(integration) else []
-        )
-        landed = {feature: commit for commit, feature in history}
+        landed = self._landed() if stranded else {}
         for record in stranded:
             attempts = store.attempts(record.id)
             if attempts and attempts[-1].finished_at is None:
@@ -239,25 +240,39 @@ class Orchestrator:
                     detail="the run that started this attempt stopped before it finished",
                 )
             if record.id in landed:
-                store.set_state(
-                    record.id,
-                    FeatureState.MERGED,
-                    detail="found on the integration branch after an interrupted run",
-                    changes=FeatureUpdate(commit_sha=landed[record.id]),
-                )
+                self._settle(store, record.id, landed[record.id], "after an interrupted run")
             else:
                 store.reset([record.id])
 
+    def _settle(self, store: Store, fid: FeatureId, commit: CommitSha, when: str) -> None:
+        store.set_state(
+            fid,
+            FeatureState.MERGED,
+            detail=f"found on the integration branch {when}",
+            changes=FeatureUpdate(commit_sha=commit, branch=self.plan.run.branch_prefix + fid),
+        )
+
     def _check_branches(self, store: Store, selected: tuple[FeatureId, ...]) -> None:
-        """Refuse to take over a feature branch that wta has no record of making."""
+        """Never take over a feature branch wta has no record of making.
+
+        If the state was lost, a feature the integration branch already holds (by its
+        trailer) is recorded as merged again; any other such branch is refused.
+        """
         prefix = self.plan.run.branch_prefix
         records = {r.id: r for r in store.all_features()}
-        unknown = [
-            prefix + fid
+        strangers = [
+            fid
             for fid in selected
             if (records.get(fid) is None or records[fid].branch is None)
             and self.repo.branch_exists(prefix + fid)
         ]
+        landed = self._landed() if strangers else {}
+        unknown = []
+        for fid in strangers:
+            if fid in landed and records[fid].state is not FeatureState.MERGED:
+                self._settle(store, fid, landed[fid], "(the state had no record of it)")
+            elif fid not in landed:
+                unknown.append(prefix + fid)
         if unknown:
             verb, them = ("exists", "it") if len(unknown) == 1 else ("exist", "them")
             raise UsageError(
