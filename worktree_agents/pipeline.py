@@ -358,7 +358,7 @@ class FeaturePipeline:
             detail = result.verify_detail or "verification of the merged result failed"
             return Failure(FailureReason.MERGE_VERIFY_FAILED, detail, detail, head)
         merged = result.commit or result.onto
-        await asyncio.to_thread(self._point_branch, worktree, head, merged)
+        await asyncio.to_thread(ctx.worktrees.move_branch, worktree, head, merged)
         ctx.store.set_state(fid, FeatureState.MERGED, changes=FeatureUpdate(commit_sha=merged))
         ctx.emit(Merged(run_id=ctx.run_id, feature_id=fid, commit=merged, integration_head=merged))
         return None
@@ -395,26 +395,13 @@ class FeaturePipeline:
         return stacked
 
     def _commit_leftovers(self, worktree: Worktree, feature: Feature, attempt: int) -> CommitSha:
-        """Commit whatever the agent left uncommitted; keep its own commits. Returns HEAD."""
-        repo = self.ctx.repo
-        repo.run("add", "--all", cwd=worktree.path)
-        staged = repo.run("diff", "--cached", "--quiet", cwd=worktree.path, ok_codes=(0, 1))
-        if staged.exit_code == 1:
-            note = f"Work left uncommitted by the agent (attempt {attempt})."
-            message = f"{feature.display_title}\n\n{note}"
-            repo.run("commit", "--quiet", "--no-verify", "-m", message, cwd=worktree.path)
-        head = CommitSha(repo.run("rev-parse", "HEAD", cwd=worktree.path).stdout.strip())
+        """Commit what the agent left uncommitted (its own commits stay), and keep the
+        attempt's work reachable under refs/wta/attempts. Returns HEAD."""
+        note = f"Work left uncommitted by the agent (attempt {attempt})."
+        head = self.ctx.worktrees.commit_all(worktree, f"{feature.display_title}\n\n{note}")
         if head != worktree.base_commit:
-            ref = f"{ATTEMPTS_REF}/{feature.id}/{attempt}"
-            repo.run("update-ref", ref, head)
+            self.ctx.repo.run("update-ref", f"{ATTEMPTS_REF}/{feature.id}/{attempt}", head)
         return head
-
-    def _point_branch(self, worktree: Worktree, head: CommitSha, merged: CommitSha) -> None:
-        """Move the feature branch to its commit on integration; the worktree follows it."""
-        repo = self.ctx.repo
-        repo.run("checkout", "--quiet", "--detach", cwd=worktree.path)
-        repo.update_ref("refs/heads/" + worktree.branch, merged, head)
-        repo.run("checkout", "--quiet", "--force", worktree.branch, cwd=worktree.path)
 
     def _verify_after_merge(self) -> bool:
         return self.plan.verify.after_merge and bool(self.plan.verify.commands)

@@ -179,6 +179,23 @@ class WorktreeManager:
                     " it is yours"
                 )
 
+    def commit_all(self, worktree: Worktree, message: str) -> CommitSha:
+        """Commit everything uncommitted in the worktree (if anything); return its HEAD."""
+        path = worktree.path
+        self.repo.run("add", "--all", cwd=path)
+        staged = self.repo.run("diff", "--cached", "--quiet", cwd=path, ok_codes=(0, 1))
+        if staged.exit_code == 1:
+            self.repo.run("commit", "--quiet", "--no-verify", "-m", message, cwd=path)
+        return CommitSha(self.repo.run("rev-parse", "HEAD", cwd=path).stdout.strip())
+
+    def move_branch(self, worktree: Worktree, old: CommitSha, new: CommitSha) -> None:
+        """Move the worktree's branch from `old` to `new` (compare-and-swap); the worktree
+        follows it. Detaching first keeps git from moving a checked-out branch under it."""
+        path = worktree.path
+        self.repo.run("checkout", "--quiet", "--detach", cwd=path)
+        self.repo.update_ref(HEADS + worktree.branch, new, old)
+        self.repo.run("checkout", "--quiet", "--force", worktree.branch, cwd=path)
+
     def prune(self) -> None:
         """Forget worktrees whose directories were deleted."""
         with worktree_lock(self.repo):
