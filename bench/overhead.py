@@ -1,7 +1,7 @@
 """wta's overhead over the least git work that does the same job.
 
 Usage: python bench/overhead.py [--files 3000] [--features 40] [--parallel 4] [--repeat 3]
-                                [--chain K] [--no-parallel-floor]
+                                [--chain K] [--no-parallel-floor] [--late-remove]
 
 What it measures. A repository of M small text files in nested directories (one commit)
 and N features for the patch backend, each adding or modifying one distinct file, with no
@@ -17,7 +17,10 @@ then done three ways, each on a fresh copy of the same repository:
   `git commit-tree <tree> -p <tip>`, `git update-ref refs/heads/integration <new> <tip>`,
   `git worktree remove <dir>`. `<tip>` is the integration head at that moment, which
   holds every dependency (the same base wta uses); for independent features it costs the
-  same as starting from the base commit.
+  same as starting from the base commit. With `--late-remove`, the worktrees are removed
+  after all the merges instead: measured on this machine, alternating `git worktree add`
+  with `git worktree remove` of 3,000 files made the adds markedly slower (about 1.3x
+  to 1.8x), so that variant is the stronger sequential floor.
 - the parallel floor: per wave of the DAG, the worktree/apply/commit part through
   `xargs -P P` (each `git worktree add` under `flock`, because concurrent adds on one
   repository race and fail, which is also why wta serialises them), then the merges in
@@ -25,7 +28,10 @@ then done three ways, each on a fresh copy of the same repository:
 
 The rounds alternate the order of the three (rotated each round) to spread the noise of
 this shared machine; each is repeated R times, and the best and the median are printed,
-with the ratios of the medians: figures from the same run, not absolute times. The
+with the ratios of the medians: figures from the same run, not absolute times. Wall
+clock is what the goal is about; the CPU time (user + system, of every process each
+variant ran) is printed too, as a cross-check that other load on the machine moves
+much less. The
 integration trees of all runs must be identical (`git rev-parse <branch>^{tree}`);
 otherwise the comparison is between different work, and the script says so and fails.
 
@@ -39,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -191,7 +198,8 @@ MERGE_STEP = """  tree=$(git merge-tree --write-tree "$tip" "$id")
 """
 
 
-def sequential_floor(job: Job) -> str:
+def sequential_floor(job: Job, late_remove: bool = False) -> str:
+    remove = 'git worktree remove "$W/$id"\n'
     return (
         "set -euo pipefail\n"
         "P=$1; W=$2\n"
@@ -202,8 +210,9 @@ def sequential_floor(job: Job) -> str:
         '  git -C "$W/$id" apply "$P/$id.patch"\n'
         '  git -C "$W/$id" add -A && git -C "$W/$id" commit -qm "$id"\n'
         + MERGE_STEP
-        + '  git worktree remove "$W/$id"\n'
-        "done\n"
+        + ("" if late_remove else "  " + remove)
+        + "done\n"
+        + (f"for id in {' '.join(job.ids)}; do {remove.strip()}; done\n" if late_remove else "")
     )
 
 
@@ -238,9 +247,15 @@ def parallel_floor(job: Job, parallel: int) -> str:
 
 @dataclass
 class Measured:
-    seconds: float
+    seconds: float  # wall clock
+    cpu: float  # user + system time of every process it ran
     tree: str
     detail: str = ""
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def fresh_copy(job: Job, where: Path) -> Path:
@@ -266,30 +281,34 @@ def run_checked(argv: list[str], repo: Path, what: str) -> None:
 def measure_wta(job: Job, where: Path) -> Measured:
     repo = fresh_copy(job, where)
     wta = [sys.executable, "-m", "worktree_agents.cli"]
+    cpu = children_cpu()
     start = time.perf_counter()
     run_checked([*wta, "run", "--plan", str(job.plan)], repo, "wta run")
     mid = time.perf_counter()
     run_checked([*wta, "clean", "--plan", str(job.plan)], repo, "wta clean")
     end = time.perf_counter()
+    cpu = children_cpu() - cpu
     if worktree_count(repo) != 1:
         sys.exit(f"wta clean left worktrees behind in {repo}")
     tree = git(repo, "rev-parse", "wta/integration^{tree}")
     shutil.rmtree(where)
-    return Measured(end - start, tree, f"run {mid - start:.2f} s + clean {end - mid:.2f} s")
+    return Measured(end - start, cpu, tree, f"run {mid - start:.2f} s + clean {end - mid:.2f} s")
 
 
 def measure_floor(job: Job, where: Path, script: str) -> Measured:
     repo = fresh_copy(job, where)
     path = where / "floor.sh"
     path.write_text(script, encoding="utf-8")
+    cpu = children_cpu()
     start = time.perf_counter()
     run_checked(["bash", str(path), str(job.patches), str(where / "wt")], repo, "the floor script")
     end = time.perf_counter()
+    cpu = children_cpu() - cpu
     if worktree_count(repo) != 1:
         sys.exit(f"the floor script left worktrees behind in {repo}")
     tree = git(repo, "rev-parse", "integration^{tree}")
     shutil.rmtree(where)
-    return Measured(end - start, tree)
+    return Measured(end - start, cpu, tree)
 
 
 def startup_time(repeat: int) -> float:
@@ -298,8 +317,10 @@ def startup_time(repeat: int) -> float:
         start = time.perf_counter()
         subprocess.run(
             [sys.executable, "-m", "worktree_agents.cli", "--version"],
-            env=ENV, check=True, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
+            env=ENV,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         times.append(time.perf_counter() - start)
     return min(times)
 
@@ -312,6 +333,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="R, rounds")
     parser.add_argument("--chain", type=int, default=0, help="dependency chains of K features")
     parser.add_argument("--no-parallel-floor", action="store_true", help="skip that variant")
+    parser.add_argument(
+        "--late-remove",
+        action="store_true",
+        help="sequential floor: remove the worktrees after all merges, not after each feature",
+    )
     parser.add_argument("--tmp", type=Path, default=None, help="where to build (default: /tmp)")
     args = parser.parse_args()
 
@@ -326,9 +352,13 @@ def main() -> None:
             f"  [built in {time.perf_counter() - built:.1f} s]",
             flush=True,
         )
+        print(f"wta from {ROOT} (python {sys.executable})", flush=True)
+        seq_name = "floor, seq, late rm" if args.late_remove else "floor, sequential"
         variants = {
             "wta run + clean": lambda: measure_wta(job, tmp / "run"),
-            "floor, sequential": lambda: measure_floor(job, tmp / "run", sequential_floor(job)),
+            seq_name: lambda: measure_floor(
+                job, tmp / "run", sequential_floor(job, args.late_remove)
+            ),
         }
         if not args.no_parallel_floor:
             pscript = parallel_floor(job, args.parallel)
@@ -343,24 +373,51 @@ def main() -> None:
                 m = variants[name]()
                 results[name].append(m)
                 extra = f"  ({m.detail})" if m.detail else ""
-                print(f"  round {r + 1}: {name:<20} {m.seconds:7.2f} s{extra}", flush=True)
+                print(
+                    f"  round {r + 1}: {name:<20} {m.seconds:7.2f} s wall,"
+                    f" {m.cpu:6.2f} s cpu{extra}",
+                    flush=True,
+                )
         startup = startup_time(3)
 
     n = args.features
     print()
-    print(f"{'':<20} {'best s':>8} {'median s':>9} {'ms/feature':>11}")
+    print(
+        f"{'':<20} {'best s':>8} {'median s':>9} {'ms/feature':>11}"
+        f" {'cpu best s':>11} {'cpu median s':>13}"
+    )
     medians: dict[str, float] = {}
+    cpu_medians: dict[str, float] = {}
     for name in names:
         secs = [m.seconds for m in results[name]]
+        cpus = [m.cpu for m in results[name]]
         medians[name] = statistics.median(secs)
-        print(f"{name:<20} {min(secs):8.2f} {medians[name]:9.2f} {medians[name] * 1000 / n:11.1f}")
+        cpu_medians[name] = statistics.median(cpus)
+        print(
+            f"{name:<20} {min(secs):8.2f} {medians[name]:9.2f} {medians[name] * 1000 / n:11.1f}"
+            f" {min(cpus):11.2f} {cpu_medians[name]:13.2f}"
+        )
     wta_name, seq_name = names[0], names[1]
     print(f"python start-up (wta --version): {startup:.2f} s; wta pays it twice (run, clean)")
     for name in names[1:]:
-        print(f"ratio of medians, wta / {name}: {medians[wta_name] / medians[name]:.2f}")
+        print(
+            f"ratio of medians, wta / {name}: wall {medians[wta_name] / medians[name]:.2f},"
+            f" cpu {cpu_medians[wta_name] / cpu_medians[name]:.2f}"
+        )
+    paired = [
+        statistics.median(
+            w.seconds / f.seconds for w, f in zip(results[wta_name], results[name], strict=True)
+        )
+        for name in names[1:]
+    ]
+    print(
+        "median of the per-round ratios (each wta run against the same round's floor): "
+        + ", ".join(f"{name} {ratio:.2f}" for name, ratio in zip(names[1:], paired, strict=True))
+    )
     print(
         f"overhead over the sequential floor: {medians[wta_name] - medians[seq_name]:+.2f} s,"
-        f" {(medians[wta_name] - medians[seq_name]) * 1000 / n:+.1f} ms per feature"
+        f" {(medians[wta_name] - medians[seq_name]) * 1000 / n:+.1f} ms per feature (wall);"
+        f" {(cpu_medians[wta_name] - cpu_medians[seq_name]) * 1000 / n:+.1f} ms per feature (cpu)"
     )
 
     trees = {m.tree for ms in results.values() for m in ms}

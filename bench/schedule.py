@@ -109,8 +109,9 @@ def make_graph(
     deps = SHAPES[shape](n, rng, p)
     ids = [FeatureId(f"f{i}") for i in range(n)]
     durations = {ids[i]: round(rng.uniform(low, high), 4) for i in range(n)}
-    graph = FeatureGraph.build(ids, {ids[i]: [ids[d] for d in deps[i]] for i in range(n)},
-                               estimates=durations)  # fmt: skip
+    graph = FeatureGraph.build(
+        ids, {ids[i]: [ids[d] for d in deps[i]] for i in range(n)}, estimates=durations
+    )
     return graph, durations
 
 
@@ -146,8 +147,10 @@ def check(graph: FeatureGraph, spans: dict[FeatureId, tuple[float, float]], slot
         for dep in graph.deps[feature]:
             if spans[feature][0] < spans[dep][1]:
                 sys.exit(f"{feature} started before its dependency {dep} finished")
-    edges = sorted([(s, 1) for s, _ in spans.values()] + [(e, -1) for _, e in spans.values()],
-                   key=lambda x: (x[0], x[1]))  # fmt: skip
+    edges = sorted(
+        [(s, 1) for s, _ in spans.values()] + [(e, -1) for _, e in spans.values()],
+        key=lambda x: (x[0], x[1]),
+    )
     busy = peak = 0
     for _, delta in edges:
         busy += delta
@@ -237,8 +240,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs per DAG (median taken)")
     args = parser.parse_args()
 
-    print(f"S = {args.slots} slots, durations {args.min * args.scale:.3f}-"
-          f"{args.max * args.scale:.3f} s, {args.seeds} DAGs per shape, median of {args.repeat}")  # fmt: skip
+    print(
+        f"S = {args.slots} slots, durations {args.min * args.scale:.3f}-"
+        f"{args.max * args.scale:.3f} s, {args.seeds} DAGs per shape, median of {args.repeat}"
+    )
     header = (
         f"{'shape':<7} {'seed':>4} {'feat':>4} {'edges':>5} {'S':>2} {'bound s':>8} "
         f"{'ideal s':>8} {'wta s':>7} {'waves s':>8} {'wta/bound':>9} {'waves/wta':>9}"
@@ -257,8 +262,10 @@ def main() -> None:
             )
 
     print()
-    print(f"{'shape':<7} {'bound s':>8} {'ideal s':>8} {'wta s':>8} {'waves s':>8} "
-          f"{'wta/bound':>9} {'worst':>6} {'ideal/bound':>11} {'wta/ideal':>9} {'waves/wta':>9}")  # fmt: skip
+    print(
+        f"{'shape':<7} {'bound s':>8} {'ideal s':>8} {'wta s':>8} {'waves s':>8} "
+        f"{'wta/bound':>9} {'worst':>6} {'ideal/bound':>11} {'wta/ideal':>9} {'waves/wta':>9}"
+    )
     verdicts: list[str] = []
     groups = {shape: [r for r in rows if r.shape == shape] for shape in args.shapes}
     groups["total"] = rows
@@ -281,8 +288,10 @@ def main() -> None:
             )
     worst_all = max(r.wta / r.bound for r in rows)
     overhead = max(r.wta / r.ideal for r in rows)
-    print(f"runtime overhead: wta/ideal worst {overhead:.3f}"
-          f" ({max(r.wta - r.ideal for r in rows) * 1000:.0f} ms at most per DAG)")  # fmt: skip
+    print(
+        f"runtime overhead: wta/ideal worst {overhead:.3f}"
+        f" ({max(r.wta - r.ideal for r in rows) * 1000:.0f} ms at most per DAG)"
+    )
     print("\n".join(verdicts) if verdicts else f"every DAG within {WTA_GOAL}x its bound")
     print(
         f"goal: wta at most {WTA_GOAL}x the lower bound on every DAG: worst {worst_all:.3f}x"
