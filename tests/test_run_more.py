@@ -372,3 +372,69 @@ def test_lost_state_is_rebuilt_from_the_integration_branch(
         for fid in ("a", "b")
     }
     assert git(repo, "rev-parse", "wta/integration") == head
+
+
+@pytest.mark.parametrize(
+    ("args", "profiles"),
+    [
+        ([], {"api": "default", "guide": "writer"}),  # routing by category
+        (["--profile", "writer"], {"api": "writer", "guide": "writer"}),  # one profile for all
+    ],
+)
+def test_routing_and_profile_override(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    profiles: dict[str, str],
+) -> None:
+    repo = command_repo(tmp_path, [Spec("api", {}), Spec("guide", {})])
+    plan = tmp_path / "plan" / "wta.toml"
+    text = plan.read_text().replace('id = "guide"', 'id = "guide"\ncategory = "docs"')
+    script = tmp_path / "agent.py"
+    plan.write_text(
+        text + f'\n[agents.writer]\nbackend = "command"\ncommand = ["{sys.executable}", "{script}",'
+        ' "--writer"]\n\n[routing]\ndocs = "writer"\n'
+    )
+
+    assert wta(repo, "run", *args) == 0
+
+    assert {f: v["profile"] for f, v in features(capsys, repo).items()} == profiles
+    ran = {
+        fid: json.loads(git(repo, "show", f"wta/integration:{fid}.json"))["argv"]
+        for fid in profiles
+    }
+    expected = {"default": ["--id", "{fid}"], "writer": ["--writer"]}
+    assert ran == {
+        fid: [a.replace("{fid}", fid) for a in expected[p]] for fid, p in profiles.items()
+    }
+
+
+def test_logs_print_the_events_and_a_features_transcript(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = plan_repo(tmp_path, [Spec("a", {"a.txt": "a\n"})], BASE)
+    assert wta(repo, "run") == 0
+    capsys.readouterr()
+
+    assert wta(repo, "logs") == 0
+    lines = [line.split(" ", 1)[1] for line in capsys.readouterr().out.splitlines()]
+    head = git(repo, "rev-parse", "wta/integration")
+    worktree = tmp_path / "repo.wta" / "a"
+    base = git(repo, "rev-parse", "main")
+    assert (
+        lines[1:]
+        == [
+            f"a: worktree {worktree} on wta/a at {base[:10]}",
+            "a: attempt 1 started (patch, profile default)",
+            lines[3],  # the agent's time varies
+            f"a: merged as {head[:10]}",
+            lines[5],
+        ]
+    )
+    assert lines[0].startswith("run ") and lines[0].endswith(": 1 features, 3 slots")
+    assert lines[3].startswith("a: agent finished in ")
+    assert lines[5].startswith("run finished (success): 1 merged, 0 failed, 0 skipped in ")
+
+    assert wta(repo, "logs", "a") == 0
+    patch = tmp_path / "plan" / "patches" / "a.patch"
+    assert capsys.readouterr().out.splitlines() == [f"[wta] a attempt 1: git apply {patch}"]
