@@ -70,7 +70,7 @@ def test_retry_escalates_and_resumes_the_session(
         "profile": "strong",
         "model": "claude-fake-1",
         "cost_usd": 0.02,
-        "turns": 2,
+        "turns": 4,  # over both attempts, like the cost
     }
     assert data["totals"]["cost_usd"] == 0.02
     assert data["run"]["cost_usd"] == 0.02

@@ -274,8 +274,11 @@ class FeaturePipeline:
         ctx = self.ctx
         fid = feature.id
         if result.summary or result.model or result.turns is not None:
+            record = ctx.store.get(fid)
+            earlier = record.turns if record is not None and record.turns else 0
+            turns = None if result.turns is None else earlier + result.turns  # like cost: summed
             ctx.store.update_feature(
-                fid, FeatureUpdate(summary=result.summary, model=result.model, turns=result.turns)
+                fid, FeatureUpdate(summary=result.summary, model=result.model, turns=turns)
             )
         head = await asyncio.to_thread(self._commit_leftovers, worktree, feature, attempt.n)
         if not result.ok:
