@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import difflib
 import json
+import shutil
+import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -237,7 +239,17 @@ def create_demo_repo(directory: Path | None) -> Path:
     return directory.resolve()
 
 
+def wta_command() -> str:
+    """How to call this wta: `wta` when that is what PATH finds, else its full path."""
+    this = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    found = shutil.which("wta")
+    if this is None or this.name != "wta" or (found and Path(found).resolve() == this):
+        return "wta"
+    return str(this)
+
+
 def how_to_look(directory: Path) -> str:
+    wta = wta_command()
     return "\n".join(
         [
             "Look at the result:",
@@ -246,8 +258,8 @@ def how_to_look(directory: Path) -> str:
             "  git log --format='%s%n  %(trailers:key=Wta-Feature)' main..wta/integration",
             "  git branch --list 'wta/*'",
             "  git diff main wta/storage-export",
-            "  wta status",
-            "  wta show banner-fr        # the conflict: paths, hunks, who won",
-            "  wta diff greeting-cli",
+            f"  {wta} status",
+            f"  {wta} show banner-fr        # the conflict: paths, hunks, who won",
+            f"  {wta} diff greeting-cli",
         ]
     )
