@@ -4,7 +4,7 @@ of the plan's limits on changed files, changed lines and protected paths that br
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
@@ -241,3 +241,51 @@ def _compile(pattern: str) -> re.Pattern[str]:
             out.append(re.escape(glob[i]))
             i += 1
     return re.compile("".join(out))
+
+
+class RunGuard:
+    """The run-wide guardrails: the run budget and the circuit breaker.
+
+    Once either trips, no new attempt starts; `stopped_by` names the rule, and `on_trip`
+    hears (rule, one-line detail) once.
+    """
+
+    def __init__(
+        self, guardrails: Guardrails, on_trip: Callable[[str, str], None] | None = None
+    ) -> None:
+        self.rails = guardrails
+        self.on_trip = on_trip
+        self.spent_usd = 0.0
+        self.failures_in_a_row = 0
+        self.stopped_by: str | None = None
+
+    def may_start(self) -> bool:
+        budget = self.rails.run_budget_usd
+        if budget is not None and self.spent_usd >= budget:
+            self._trip(
+                "run_budget_usd",
+                f"the run spent ${self.spent_usd:.4f} of its ${budget:.2f} budget;"
+                " no new attempt starts",
+            )
+        return self.stopped_by is None
+
+    def spent(self, cost_usd: float | None) -> None:
+        self.spent_usd += cost_usd or 0.0
+
+    def succeeded(self) -> None:
+        self.failures_in_a_row = 0
+
+    def failed(self) -> None:
+        self.failures_in_a_row += 1
+        limit = self.rails.stop_after_failures
+        if limit is not None and self.failures_in_a_row >= limit:
+            self._trip(
+                "stop_after_failures",
+                f"{self.failures_in_a_row} features failed in a row; no new feature starts",
+            )
+
+    def _trip(self, rule: str, detail: str) -> None:
+        if self.stopped_by is None:
+            self.stopped_by = rule
+            if self.on_trip is not None:
+                self.on_trip(rule, detail)

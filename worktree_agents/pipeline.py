@@ -38,7 +38,7 @@ from worktree_agents.events import (
     WorktreeCreated,
 )
 from worktree_agents.git import GitRepo
-from worktree_agents.guardrails import check_diff, diff_stats, format_feedback
+from worktree_agents.guardrails import RunGuard, check_diff, diff_stats, format_feedback
 from worktree_agents.merge import FeatureChange, MergeCoordinator, stack_bases
 from worktree_agents.plan import Feature, LoadedPlan, ResolvedProfile
 from worktree_agents.process import free_port
@@ -67,10 +67,8 @@ class RunContext:
     state_dir: Path
     profile_override: str | None
     no_merge: bool
+    guard: RunGuard
     merge_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    consecutive_failures: int = 0
-    spent_usd: float = 0.0
-    stopped_by: str | None = None  # the run-wide guardrail that stopped new attempts
 
     def emit(self, event: Event) -> None:
         self.events.append(event)
@@ -98,21 +96,7 @@ class FeaturePipeline:
 
     def may_dispatch(self) -> bool:
         """Whether a new attempt may start: the run budget and the circuit breaker say."""
-        ctx = self.ctx
-        budget = self.plan.guardrails.run_budget_usd
-        if ctx.stopped_by is None and budget is not None and ctx.spent_usd >= budget:
-            self._stop(
-                "run_budget_usd",
-                f"the run spent ${ctx.spent_usd:.4f} of its ${budget:.2f} budget;"
-                " no new attempt starts",
-            )
-        return ctx.stopped_by is None
-
-    def _stop(self, rule: str, detail: str) -> None:
-        self.ctx.stopped_by = rule
-        self.ctx.emit(
-            GuardrailTripped(run_id=self.ctx.run_id, feature_id=None, rule=rule, detail=detail)
-        )
+        return self.ctx.guard.may_start()
 
     def ready(self, feature_id: FeatureId) -> None:
         if self.ctx.store.get(feature_id) is not None:
@@ -154,7 +138,7 @@ class FeaturePipeline:
             except Exception as exc:  # one feature's crash must not take the run down
                 failure = self._crashed(attempt, exc)
             if failure is None:
-                self.ctx.consecutive_failures = 0
+                self.ctx.guard.succeeded()
                 self._finish_duration(feature_id, started)
                 return
             retryable = _retryable(failure.reason, profile, self.plan.guardrails.retry_conflicts)
@@ -245,7 +229,7 @@ class FeaturePipeline:
             )
         )
         result = await backend_for(profile).run(task)
-        ctx.spent_usd += result.cost_usd or 0.0
+        ctx.guard.spent(result.cost_usd)
         ctx.emit(
             AgentFinished(
                 run_id=ctx.run_id,
@@ -494,13 +478,7 @@ class FeaturePipeline:
 
     def _fail(self, feature_id: FeatureId, failure: Failure) -> None:
         ctx = self.ctx
-        ctx.consecutive_failures += 1
-        limit = self.plan.guardrails.stop_after_failures
-        if ctx.stopped_by is None and limit is not None and ctx.consecutive_failures >= limit:
-            self._stop(
-                "stop_after_failures",
-                f"{ctx.consecutive_failures} features failed in a row; no new feature starts",
-            )
+        ctx.guard.failed()
         ctx.store.set_state(
             feature_id,
             FeatureState.FAILED,

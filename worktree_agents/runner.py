@@ -19,8 +19,16 @@ from dataclasses import dataclass, field
 from worktree_agents.dag import SATISFIED_MERGED, FeatureGraph
 from worktree_agents.domain import BranchName, CommitSha, FeatureId, FeatureState, RunId
 from worktree_agents.errors import ExitCode, UsageError
-from worktree_agents.events import Event, EventLog, RunFinished, RunStarted, events_path
+from worktree_agents.events import (
+    Event,
+    EventLog,
+    GuardrailTripped,
+    RunFinished,
+    RunStarted,
+    events_path,
+)
 from worktree_agents.git import GitRepo, ensure_identity
+from worktree_agents.guardrails import RunGuard
 from worktree_agents.lock import RunLock
 from worktree_agents.merge import MergeCoordinator, feature_trailers
 from worktree_agents.pipeline import FeaturePipeline, RunContext
@@ -180,6 +188,10 @@ class Orchestrator:
             state_dir=self.state_dir,
             profile_override=self.options.profile,
             no_merge=self.options.no_merge,
+            guard=RunGuard(plan.guardrails),
+        )
+        context.guard.on_trip = lambda rule, detail: context.emit(
+            GuardrailTripped(run_id=run_id, feature_id=None, rule=rule, detail=detail)
         )
         context.emit(RunStarted(run_id=run_id, plan_path=str(self.loaded.path), parallel=slots,
                                 features=selected))  # fmt: skip
@@ -313,11 +325,17 @@ class Orchestrator:
                 merged=counts[FeatureState.MERGED],
                 failed=counts[FeatureState.FAILED],
                 skipped=counts[FeatureState.SKIPPED],
-                cost_usd=round(context.spent_usd, 6),
+                cost_usd=round(context.guard.spent_usd, 6),
                 duration_s=round(duration, 3),
             )
         )
-        store.finish_run(context.run_id, status, round(context.spent_usd, 6))
+        store.finish_run(context.run_id, status, round(context.guard.spent_usd, 6))
         return RunOutcome(
-            context.run_id, code, selected, duration, interrupted, not_started, context.stopped_by
+            context.run_id,
+            code,
+            selected,
+            duration,
+            interrupted,
+            not_started,
+            context.guard.stopped_by,
         )
