@@ -89,3 +89,16 @@ def test_status_table(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "2 merged, 0 failed, 0 skipped, 0 pending of 2; cost $0.00;"
         f" integration wta/integration at {head}\n"
     )
+
+
+def test_demo_into_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "file"
+    target.write_text("mine\n")
+
+    assert main(["demo", "--dir", str(target)]) == 2
+
+    assert capsys.readouterr() == (
+        "",
+        f"wta: error: {target} is not a directory; pass --dir with a new or empty directory\n",
+    )
+    assert target.read_text() == "mine\n"

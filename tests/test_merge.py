@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -119,7 +120,7 @@ def expected_tree(s: Setup, scratch: Path, changes: Sequence[FeatureChange]) -> 
 
 
 def integrated(s: Setup, mode: MergeMode, change: FeatureChange) -> CommitSha:
-    result = MergeCoordinator(s.repo, INTEGRATION, mode).integrate(change)
+    result = asyncio.run(MergeCoordinator(s.repo, INTEGRATION, mode).integrate(change))
     assert (result.outcome, result.attempts) == ("merged", 1)
     assert result.commit is not None
     return result.commit
@@ -186,7 +187,7 @@ def test_stacked_branch_does_not_apply_its_dependency_twice(s: Setup, mode: Merg
         subprocess.run(naive, cwd=s.dir, capture_output=True, check=False).returncode == 1
     )  # without the temporary parent, a's change is applied twice
 
-    result = coordinator.integrate(b)
+    result = asyncio.run(coordinator.integrate(b))
 
     assert result == MergeResult("merged", tip, coordinator.tip(), None, None, 1)
     assert files_at(s.dir, INTEGRATION) == {
@@ -216,7 +217,7 @@ def test_conflict_reports_paths_hunks_messages_and_moves_nothing(s: Setup, mode:
     tip = coordinator.tip()
     assert tip is not None
 
-    result = coordinator.integrate(y)
+    result = asyncio.run(coordinator.integrate(y))
 
     report = ConflictReport(
         paths=("src/app.py",),
@@ -263,13 +264,13 @@ def test_publish_loses_a_race_and_integrate_recomputes(s: Setup) -> None:
 
     seen: list[CommitSha] = []
 
-    def racing_verify(commit: CommitSha) -> str | None:
+    async def racing_verify(commit: CommitSha) -> str | None:
         seen.append(commit)
-        if len(seen) == 1:
-            integrated(s, "squash", r)
+        if len(seen) == 1:  # another writer moves the ref while this merge is verified
+            await asyncio.to_thread(integrated, s, "squash", r)
         return None
 
-    result = coordinator.integrate(p, verify=racing_verify)
+    result = asyncio.run(coordinator.integrate(p, verify=racing_verify))
 
     r_tip = git(s.dir, "rev-parse", f"{INTEGRATION}~1")
     assert result == MergeResult("merged", CommitSha(r_tip), seen[1], None, None, 2)
@@ -286,11 +287,11 @@ def test_failed_verify_moves_nothing_and_sees_the_merged_tree(s: Setup) -> None:
     assert tip is not None
     seen: list[CommitSha] = []
 
-    def failing_verify(commit: CommitSha) -> str | None:
+    async def failing_verify(commit: CommitSha) -> str | None:
         seen.append(commit)
         return "pytest -q exited 1"
 
-    result = coordinator.integrate(f, verify=failing_verify)
+    result = asyncio.run(coordinator.integrate(f, verify=failing_verify))
 
     assert result == MergeResult("verify_failed", tip, seen[0], None, "pytest -q exited 1", 1)
     assert coordinator.tip() == tip
@@ -360,7 +361,7 @@ def test_changes_already_present_make_no_commit(s: Setup, mode: MergeMode) -> No
     again = s.feature("again", "main", [{"shared.txt": "x\n"}, {"p.txt": "p\n"}])
     tip = integrated(s, mode, p)
 
-    result = coordinator.integrate(again)
+    result = asyncio.run(coordinator.integrate(again))
 
     assert result == MergeResult("already_present", tip, None, None, None, 1)
     assert coordinator.tip() == tip
@@ -373,7 +374,7 @@ def test_refuses_to_move_a_checked_out_integration_branch(s: Setup) -> None:
     git(s.dir, "worktree", "add", "--quiet", str(where), INTEGRATION)
 
     with pytest.raises(RepoError) as caught:
-        coordinator.integrate(f)
+        asyncio.run(coordinator.integrate(f))
 
     assert str(caught.value) == (
         f"the integration branch 'wta/integration' is checked out in {os.path.realpath(where)};"

@@ -438,3 +438,99 @@ def test_logs_print_the_events_and_a_features_transcript(
     assert wta(repo, "logs", "a") == 0
     patch = tmp_path / "plan" / "patches" / "a.patch"
     assert capsys.readouterr().out.splitlines() == [f"[wta] a attempt 1: git apply {patch}"]
+
+
+def test_an_agent_that_leaves_its_branch_fails_the_guardrail(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = command_repo(tmp_path, [Spec("wander", {})])
+    (tmp_path / "agent.py").write_text(
+        "import subprocess\n"
+        "def run(*a): subprocess.run(a, check=True)\n"
+        "run('git', 'switch', '-q', '-c', 'side')\n"
+        "open('a.txt', 'w').write('a\\n')\n"
+        "run('git', 'add', '-A')\n"
+        "run('git', 'commit', '-qm', 'w')\n"
+    )
+    plan = tmp_path / "plan" / "wta.toml"
+    plan.write_text("[guardrails]\nmax_attempts = 1\n" + plan.read_text())
+
+    assert wta(repo, "run") == 1
+
+    got = features(capsys, repo)["wander"]
+    assert (got["state"], got["reason"], got["detail"]) == (
+        "failed",
+        "guardrail",
+        "the agent left the branch wta/wander (the worktree is on side)",
+    )
+    assert git(repo, "rev-parse", "wta/integration") == git(repo, "rev-parse", "main")
+
+
+def test_a_check_that_commits_does_not_merge_the_feature_twice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    specs = [Spec("a", {"a.txt": "a\n"}, acceptance=["git commit -q --allow-empty -m x"])]
+    repo = plan_repo(tmp_path, specs, BASE)
+
+    assert wta(repo, "run") == 0
+
+    got = features(capsys, repo)["a"]
+    assert (got["state"], got["attempts"]) == ("merged", 1)
+    trailers = git(repo, "log", "--format=%(trailers:key=Wta-Feature,valueonly)", "wta/integration")
+    assert trailers.split() == ["a"]
+
+
+def test_lost_state_and_a_deleted_branch_do_not_merge_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    repo = plan_repo(tmp_path, [Spec("a", {"a.txt": "a\n"})], BASE)
+    assert wta(repo, "run") == 0
+    assert wta(repo, "clean") == 0
+    git(repo, "branch", "-D", "wta/a")
+    shutil.rmtree(repo / ".git" / "wta")
+    head = git(repo, "rev-parse", "wta/integration")
+
+    assert wta(repo, "run") == 0
+
+    assert features(capsys, repo)["a"]["state"] == "merged"
+    assert git(repo, "rev-parse", "wta/integration") == head
+
+
+def test_no_merge_stacks_on_merged_dependencies_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    specs = [
+        Spec("a", {"a.txt": "a\n"}),
+        Spec("b", {"b.txt": "b\n"}),
+        Spec("c", {"c.txt": "c\n"}, depends_on=["a", "b"]),
+    ]
+    repo = plan_repo(tmp_path, specs, BASE)
+    assert wta(repo, "run", "--no-merge", "--only", "a") == 0
+    assert wta(repo, "run", "--only", "b") == 0
+
+    assert wta(repo, "run", "--no-merge", "--only", "c") == 0
+
+    assert git(repo, "ls-tree", "--name-only", "wta/c").split() == [
+        "README.md",
+        "a.txt",
+        "b.txt",
+        "c.txt",
+        "src",
+    ]
+
+
+def test_clean_removes_a_detached_feature_worktree(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = plan_repo(tmp_path, [Spec("a", {"a.txt": "a\n"})], BASE)
+    assert wta(repo, "run") == 0
+    worktree = tmp_path / "repo.wta" / "a"
+    git(worktree, "checkout", "--quiet", "--detach")  # as an interrupted step can leave it
+    capsys.readouterr()
+
+    assert wta(repo, "clean") == 0
+
+    assert capsys.readouterr().out == "removed 1 worktree: a\n"
+    assert not worktree.exists()

@@ -218,6 +218,10 @@ def create_demo_repo(directory: Path | None) -> Path:
     """Write the sample repository, its plan and its patches; returns the repository path."""
     if directory is None:
         directory = Path(tempfile.mkdtemp(prefix="wta-demo-"))
+    elif directory.exists() and not directory.is_dir():
+        raise UsageError(
+            f"{directory} is not a directory; pass --dir with a new or empty directory"
+        )
     elif directory.exists() and any(directory.iterdir()):
         raise UsageError(f"{directory} is not empty; pass --dir with a new or empty directory")
     directory.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,8 @@ no index (merge-tree, commit-tree, then a compare-and-swap update-ref)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -225,31 +226,35 @@ class MergeCoordinator:
             raise
         return True
 
-    def integrate(
+    async def integrate(
         self,
         change: FeatureChange,
-        verify: Callable[[CommitSha], str | None] | None = None,
+        verify: Callable[[CommitSha], Awaitable[str | None]] | None = None,
         max_retries: int = 5,
     ) -> MergeResult:
-        """Prepare, verify (a non-None return is the failure detail) and publish `change`,
-        recomputing on the new tip up to `max_retries` times when the ref moves meanwhile."""
-        self._refuse_if_checked_out()
+        """Prepare, verify (a non-None result is the failure detail) and publish `change`,
+        recomputing on the new tip up to `max_retries` times when the ref moves meanwhile.
+
+        The git steps run in a worker thread; `verify` runs on the caller's event loop, so
+        cancelling the caller (Ctrl-C) stops the verification too, and nothing is published.
+        """
+        await asyncio.to_thread(self._refuse_if_checked_out)
         for attempt in range(1, max_retries + 2):
-            onto = self.tip()
+            onto = await asyncio.to_thread(self.tip)
             if onto is None:
                 raise RepoError(
                     f"the integration branch '{self.branch}' does not exist;"
                     " create it from the base first"
                 )
-            prepared = self.prepare(change, onto)
+            prepared = await asyncio.to_thread(self.prepare, change, onto)
             if prepared is None:
                 return MergeResult("already_present", onto, None, None, None, attempt)
             if isinstance(prepared, ConflictReport):
                 return MergeResult("conflict", onto, None, prepared, None, attempt)
-            detail = verify(prepared.commit) if verify is not None else None
+            detail = await verify(prepared.commit) if verify is not None else None
             if detail is not None:
                 return MergeResult("verify_failed", onto, prepared.commit, None, detail, attempt)
-            if self.publish(prepared):
+            if await asyncio.to_thread(self.publish, prepared):
                 return MergeResult("merged", onto, prepared.commit, None, None, attempt)
         raise WtaError(
             f"the integration branch '{self.branch}' kept moving while '{change.feature_id}'"

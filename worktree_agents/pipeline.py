@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from worktree_agents.domain import (
     FeatureState,
     RunId,
 )
-from worktree_agents.errors import AgentError, WtaError
+from worktree_agents.errors import AgentError, GitError, WtaError
 from worktree_agents.events import (
     AgentFinished,
     AgentStarted,
@@ -41,7 +41,7 @@ from worktree_agents.git import GitRepo
 from worktree_agents.guardrails import RunGuard, check_diff, diff_stats, format_feedback
 from worktree_agents.merge import FeatureChange, MergeCoordinator, stack_bases
 from worktree_agents.plan import Feature, LoadedPlan, ResolvedProfile
-from worktree_agents.process import free_port
+from worktree_agents.process import append_log, free_port
 from worktree_agents.prompt import build_prompt, build_system_append
 from worktree_agents.store import AttemptOutcome, AttemptRecord, FeatureUpdate, Store
 from worktree_agents.verify import CheckReport, CheckRun, run_checks
@@ -264,6 +264,9 @@ class FeaturePipeline:
             ctx.store.update_feature(
                 fid, FeatureUpdate(summary=result.summary, model=result.model, turns=turns)
             )
+        moved = await asyncio.to_thread(self._left_branch, worktree)
+        if moved is not None:
+            return Failure(FailureReason.GUARDRAIL, moved, moved + ". Stay on your branch.")
         head = await asyncio.to_thread(self._commit_leftovers, worktree, feature, attempt.n)
         if not result.ok:
             reason = result.reason or FailureReason.AGENT_ERROR
@@ -315,7 +318,7 @@ class FeaturePipeline:
             self._merge_verifier(fid, worktree.path, task) if self._verify_after_merge() else None
         )
         async with ctx.merge_lock:
-            result = await asyncio.to_thread(ctx.coordinator.integrate, change, verify)
+            result = await ctx.coordinator.integrate(change, verify)
         if result.outcome == "conflict" and result.conflict is not None:
             conflict = result.conflict
             ctx.emit(
@@ -345,9 +348,16 @@ class FeaturePipeline:
             detail = result.verify_detail or "verification of the merged result failed"
             return Failure(FailureReason.MERGE_VERIFY_FAILED, detail, detail, head)
         merged = result.commit or result.onto
-        await asyncio.to_thread(ctx.worktrees.move_branch, worktree, head, merged)
+        # recorded at once: from here on nothing may make this feature run (and merge) again
         ctx.store.set_state(fid, FeatureState.MERGED, changes=FeatureUpdate(commit_sha=merged))
         ctx.emit(Merged(run_id=ctx.run_id, feature_id=fid, commit=merged, integration_head=merged))
+        try:
+            await asyncio.to_thread(ctx.worktrees.move_branch, worktree, head, merged)
+        except GitError as exc:  # the merge stands; only the branch's tip is off
+            append_log(
+                task.log_path,
+                f"[wta] merged, but {worktree.branch} could not be moved to {merged}: {exc}",
+            )
         return None
 
     # steps
@@ -372,14 +382,23 @@ class FeaturePipeline:
             record = ctx.store.get(dep)
             if record is not None and record.state is FeatureState.DONE and record.commit_sha:
                 tips.append(record.commit_sha)
-        if not tips:
-            return tip
+            elif tip not in tips:  # merged already: its work is on the integration branch
+                tips.insert(0, tip)
         stacked = stack_bases(ctx.repo, tips)
         if isinstance(stacked, tuple):
             paths = stacked
             detail = f"its dependencies' branches conflict in {', '.join(paths)}"
             return Failure(FailureReason.CONFLICT, detail, detail, None, paths)
         return stacked
+
+    def _left_branch(self, worktree: Worktree) -> str | None:
+        """Why the worktree is no longer on its feature branch, or None if it is."""
+        head = self.ctx.repo.run("symbolic-ref", "-q", "HEAD", cwd=worktree.path, ok_codes=(0, 1))
+        where = head.stdout.strip()
+        if where == "refs/heads/" + worktree.branch:
+            return None
+        now = where.removeprefix("refs/heads/") if where else "a detached HEAD"
+        return f"the agent left the branch {worktree.branch} (the worktree is on {now})"
 
     def _commit_leftovers(self, worktree: Worktree, feature: Feature, attempt: int) -> CommitSha:
         """Commit what the agent left uncommitted (its own commits stay), and keep the
@@ -395,21 +414,18 @@ class FeaturePipeline:
 
     def _merge_verifier(
         self, fid: FeatureId, path: Path, task: AgentTask
-    ) -> Callable[[CommitSha], str | None]:
-        """Check out the merged commit (detached) in the feature's worktree and verify it.
-
-        Runs in the merge thread; the checks themselves run on the event loop."""
-        loop = asyncio.get_running_loop()
+    ) -> Callable[[CommitSha], Awaitable[str | None]]:
+        """Check out the merged commit (detached) in the feature's worktree and verify it."""
         commands = list(self.plan.verify.commands)
+        repo = self.ctx.repo
 
-        def verify(commit: CommitSha) -> str | None:
+        async def verify(commit: CommitSha) -> str | None:
             # a pristine checkout: no build output left by the feature's own checks
-            self.ctx.repo.run("checkout", "--quiet", "--force", "--detach", commit, cwd=path)
-            self.ctx.repo.run("clean", "-ffdq", cwd=path)
-            future = asyncio.run_coroutine_threadsafe(
-                self._checks(fid, commands, path, task, "merge"), loop
+            await asyncio.to_thread(
+                repo.run, "checkout", "--quiet", "--force", "--detach", commit, cwd=path
             )
-            report = future.result()
+            await asyncio.to_thread(repo.run, "clean", "-ffdq", cwd=path)
+            report = await self._checks(fid, commands, path, task, "merge")
             if report.ok or report.failed is None:
                 return None
             return "on the merged result: " + _check_detail(report.failed)
@@ -446,8 +462,10 @@ class FeaturePipeline:
 
     # bookkeeping
 
-    def _crashed(self, attempt: AttemptRecord, exc: Exception) -> Failure:
-        """Record an unexpected error in one attempt; the traceback goes to its log."""
+    def _crashed(self, attempt: AttemptRecord, exc: Exception) -> Failure | None:
+        """Record an unexpected error in one attempt; the traceback goes to its log.
+
+        None when the feature had merged before the error: it must not run again."""
         reason = FailureReason.AGENT_ERROR if isinstance(exc, AgentError) else FailureReason.CRASHED
         detail = exc.message if isinstance(exc, WtaError) else f"{type(exc).__name__}: {exc}"
         log = self.ctx.state_dir / "attempts" / attempt.feature_id / str(attempt.n) / "log.txt"
@@ -455,6 +473,9 @@ class FeaturePipeline:
         with log.open("a", encoding="utf-8") as out:
             out.write("[wta] the attempt failed unexpectedly:\n")
             out.write("".join(traceback.format_exception(exc)))
+        record = self.ctx.store.get(attempt.feature_id)
+        if record is not None and record.state is FeatureState.MERGED:
+            return None
         failure = Failure(reason, detail, detail)
         attempt_now = self.ctx.store.attempts(attempt.feature_id)[-1]
         if attempt_now.finished_at is None:

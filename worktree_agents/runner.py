@@ -265,26 +265,27 @@ class Orchestrator:
         )
 
     def _check_branches(self, store: Store, selected: tuple[FeatureId, ...]) -> None:
-        """Never take over a feature branch wta has no record of making.
+        """Settle what the integration branch already holds, and never take over a feature
+        branch wta has no record of making.
 
-        If the state was lost, a feature the integration branch already holds (by its
-        trailer) is recorded as merged again; any other such branch is refused.
+        A selected feature whose `Wta-Feature` trailer is on the integration branch is
+        merged, whatever the state store says (it may have been lost): it is recorded so,
+        never run again. Any other `<prefix><id>` branch unknown to the store is refused.
         """
         prefix = self.plan.run.branch_prefix
         records = {r.id: r for r in store.all_features()}
-        strangers = [
-            fid
+        landed = self._landed()
+        for fid in selected:
+            record = records.get(fid)
+            if fid in landed and (record is None or record.state is not FeatureState.MERGED):
+                self._settle(store, fid, landed[fid], "(the state had no record of it)")
+        unknown = [
+            prefix + fid
             for fid in selected
-            if (records.get(fid) is None or records[fid].branch is None)
+            if fid not in landed
+            and (records.get(fid) is None or records[fid].branch is None)
             and self.repo.branch_exists(prefix + fid)
         ]
-        landed = self._landed() if strangers else {}
-        unknown = []
-        for fid in strangers:
-            if fid in landed and records[fid].state is not FeatureState.MERGED:
-                self._settle(store, fid, landed[fid], "(the state had no record of it)")
-            elif fid not in landed:
-                unknown.append(prefix + fid)
         if unknown:
             verb, them = ("exists", "it") if len(unknown) == 1 else ("exist", "them")
             raise UsageError(

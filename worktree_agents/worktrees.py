@@ -151,19 +151,23 @@ class WorktreeManager:
         return Worktree(feature_id, path, branch, commit, head=commit)
 
     def list(self) -> builtins.list[Worktree]:
-        """The worktrees under the root that sit on their feature's branch."""
+        """The feature worktrees under the root: on their feature's branch, or detached
+        (as an interrupted step can leave one) when wta's record shows it made them."""
         bases = self._recorded_bases()
         found: builtins.list[Worktree] = []
         for entry in self.repo.worktrees():
             path = _real(entry.path)
             feature_id = FeatureId(path.name)
-            if path.parent != self.root or entry.branch != self.branch_prefix + feature_id:
+            branch = self.branch_for(feature_id)
+            on_branch = entry.branch == branch
+            detached_but_ours = entry.branch is None and path in bases
+            if path.parent != self.root or not (on_branch or detached_but_ours):
                 continue
             # Only a create() killed between `worktree add` and writing the record leaves no
             # record, and then nothing has committed on the branch yet: head is the base.
             base = bases.get(path) or entry.head
             if base is not None:
-                found.append(Worktree(feature_id, path, entry.branch, base, entry.head))
+                found.append(Worktree(feature_id, path, branch, base, entry.head))
         return found
 
     def remove(self, feature_id: FeatureId, *, force: bool = False) -> None:

@@ -23,11 +23,15 @@ def run_demo(directory: Path | None, as_json: bool) -> int:
         print(f"demo repository: {repo_dir}")
     loaded = load_plan(repo_dir / "wta.toml")
     repo = GitRepo.open(repo_dir)
-    Orchestrator(repo, loaded, RunOptions(), on_event=LinePrinter()).run()
+    outcome = Orchestrator(repo, loaded, RunOptions(), on_event=LinePrinter()).run()
+    if outcome.interrupted:
+        if not as_json:
+            print(f"interrupted: the state is saved; run `wta run` in {repo_dir} to finish")
+        return int(outcome.exit_code)
     with Store.open(repo.state_dir()) as store:
         data = status_data(loaded.plan, repo, store)
     data["repository"] = str(repo_dir)
-    outcome = {f["id"]: f for f in data["features"]}
+    by_id = {f["id"]: f for f in data["features"]}
     as_designed = all(
         (f["state"], f["reason"], f["skipped_because"])
         == (
@@ -37,7 +41,7 @@ def run_demo(directory: Path | None, as_json: bool) -> int:
             if fid in EXPECTED_SKIPPED
             else (FeatureState.MERGED.value, None, None)
         )
-        for fid, f in outcome.items()
+        for fid, f in by_id.items()
     )
     code = 0 if as_designed else 1
     if as_json:
