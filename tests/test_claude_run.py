@@ -80,6 +80,10 @@ def test_retry_escalates_and_resumes_the_session(
     resumes = [[a for a in r["argv"] if a.startswith("--resume")] for r in (first, second)]
     assert resumes == [[], ["--resume=sess-1"]]
     assert git(repo, "show", "wta/integration:feat.txt") == "written by the fake"
+    # the CLI's process group is noted, for a later run to stop should this one die
+    record = (repo / ".git" / "wta" / "attempts" / "feat" / "1" / "processes").read_text()
+    assert [len(line.split()) for line in record.splitlines()] == [2]
+    assert record.split()[0] == str(first["pid"])
     events = EventLog.read(repo / ".git" / "wta" / "runs" / f"{data['run_id']}.jsonl")
     tools = [(e.attempt, e.tool) for e in events if isinstance(e, ToolUsed)]
     assert tools == [(2, "Write")]

@@ -534,3 +534,44 @@ def test_clean_removes_a_detached_feature_worktree(
 
     assert capsys.readouterr().out == "removed 1 worktree: a\n"
     assert not worktree.exists()
+
+
+STALE_AGENT = """\
+import os, time
+if os.environ["WTA_ATTEMPT"] == "1":  # the run is killed while this sleeps
+    time.sleep(4)
+    open("stale.txt", "w").write("from the killed run\\n")
+else:
+    open("fresh.txt", "w").write("from the new run\\n")
+"""
+
+
+def test_agents_of_a_killed_run_are_stopped_before_the_feature_restarts(tmp_path: Path) -> None:
+    repo = command_repo(tmp_path, [Spec("a", {})])
+    (tmp_path / "agent.py").write_text(STALE_AGENT)
+    plan = tmp_path / "plan" / "wta.toml"
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_GIT_VARS}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "worktree_agents.cli", "run", "--plan", str(plan)],
+        cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    record = repo / ".git" / "wta" / "attempts" / "a" / "1" / "processes"
+    deadline = time.monotonic() + 30
+    while not record.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)  # wta only: its agent lives on in its own session
+    proc.wait()
+    agent = int(record.read_text().split()[0])
+    os.kill(agent, 0)  # still running
+
+    assert wta(repo, "run") == 0
+
+    time.sleep(4.5)  # when the stale agent would have written
+    with pytest.raises(ProcessLookupError):
+        os.kill(agent, 0)
+    assert git(repo, "ls-tree", "--name-only", "wta/integration").split() == [
+        "README.md",
+        "fresh.txt",
+        "src",
+    ]
+    assert not (tmp_path / "repo.wta" / "a" / "stale.txt").exists()

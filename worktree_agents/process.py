@@ -270,6 +270,42 @@ async def _finish(
             transport.close()
 
 
+PROCESS_RECORD = "processes"
+
+
+def start_time(pid: int) -> str | None:
+    """The kernel's start time of `pid` (ticks since boot), or None if there is no such
+    process: with the pid, it names one process even after pids are reused."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def record_process(record: Path, pid: int) -> None:
+    """Note a process group wta started, so that a later run can find it if this one dies."""
+    with record.open("a", encoding="utf-8") as out:
+        out.write(f"{pid} {start_time(pid) or '?'}\n")
+
+
+async def kill_recorded(record: Path, log_path: Path | None = None) -> list[int]:
+    """Kill the recorded process groups that are still alive (a run that died by SIGKILL
+    leaves its agents and checks running); returns their ids."""
+    try:
+        lines = record.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    killed = []
+    for line in lines:
+        pid, _, started = line.partition(" ")
+        if pid.isdigit() and started != "?" and start_time(int(pid)) == started:
+            await kill_process_group(int(pid), log_path)
+            killed.append(int(pid))
+    return killed
+
+
 async def run_process(
     argv: Sequence[str],
     *,
@@ -281,7 +317,8 @@ async def run_process(
     stdin_data: bytes | None = None,
     header: str | None = None,
 ) -> ProcessResult:
-    """Run `argv` (never through a shell) in its own session, logging its output to `log_path`.
+    """Run `argv` (never through a shell) in its own session, logging its output to `log_path`
+    and noting its process group in PROCESS_RECORD beside it.
 
     On timeout, idle timeout or cancellation the whole process group is killed; a
     cancellation is re-raised once the kill is confirmed.
@@ -309,6 +346,7 @@ async def run_process(
             out.note(f"cannot start {argv[0]!r}: {exc.strerror or exc}{where}")
             code = 127 if isinstance(exc, FileNotFoundError) else 126
             return ProcessResult(code, None, time.monotonic() - started, out.tail)
+        record_process(log_path.with_name(PROCESS_RECORD), proc.pid)
         assert proc.stdout is not None and proc.stderr is not None
         tasks = [
             asyncio.create_task(_pump(proc.stdout, out, "")),

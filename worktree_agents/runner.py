@@ -15,6 +15,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from worktree_agents.dag import SATISFIED_MERGED, FeatureGraph
 from worktree_agents.domain import BranchName, CommitSha, FeatureId, FeatureState, RunId
@@ -33,6 +34,7 @@ from worktree_agents.lock import RunLock
 from worktree_agents.merge import MergeCoordinator, feature_trailers
 from worktree_agents.pipeline import FeaturePipeline, RunContext
 from worktree_agents.plan import LoadedPlan
+from worktree_agents.process import PROCESS_RECORD, kill_recorded
 from worktree_agents.scheduler import SchedulerHooks, run_schedule
 from worktree_agents.store import AttemptOutcome, FeatureUpdate, RunStatus, Store
 from worktree_agents.worktrees import WorktreeManager, resolve_worktree_root
@@ -244,6 +246,11 @@ class Orchestrator:
         landed = self._landed() if stranded else {}
         for record in stranded:
             attempts = store.attempts(record.id)
+            if attempts and attempts[-1].finished_at is None and attempts[-1].log_path:
+                # its agent and checks outlive a run killed by SIGKILL: stop them first,
+                # so that they cannot write into the restarted attempt's worktree
+                log = Path(attempts[-1].log_path)
+                asyncio.run(kill_recorded(log.with_name(PROCESS_RECORD), log))
             if attempts and attempts[-1].finished_at is None:
                 store.finish_attempt(
                     record.id,

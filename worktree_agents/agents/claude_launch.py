@@ -21,10 +21,11 @@ import claude_agent_sdk
 from claude_agent_sdk import CLINotFoundError
 
 from worktree_agents.agents.base import AgentTask, agent_env
-from worktree_agents.process import kill_process_group
+from worktree_agents.process import PROCESS_RECORD, kill_process_group
 
 PGID_FILE_VAR = "WTA_CLAUDE_PGID_FILE"
 UNSET_VAR = "WTA_CLAUDE_UNSET"
+RECORD_VAR = "WTA_PROCESS_RECORD"
 
 LAUNCHER = """\
 #!{python} -S
@@ -44,6 +45,15 @@ if pgid_file and os.getpgid(0) == os.getpid():
     with open(pgid_file + ".tmp", "w") as f:
         f.write(str(os.getpid()))
     os.replace(pgid_file + ".tmp", pgid_file)
+record = os.environ.pop({record_var!r}, "")
+if record and os.getpgid(0) == os.getpid():
+    try:  # best effort: a note for a later run, should this one die
+        with open("/proc/self/stat") as f:
+            stat = f.read()
+        with open(record, "a") as f:
+            f.write("%d %s\\n" % (os.getpid(), stat[stat.rfind(")") + 2 :].split()[19]))
+    except (OSError, IndexError):
+        pass
 cli = {cli!r}
 try:
     os.execve(cli, [cli] + sys.argv[1:], os.environ)
@@ -91,7 +101,11 @@ def write_launcher(directory: Path, cli: Path) -> Path:
     path = directory / "claude-launcher"
     path.write_text(
         LAUNCHER.format(
-            python=sys.executable, unset_var=UNSET_VAR, pgid_var=PGID_FILE_VAR, cli=str(cli)
+            python=sys.executable,
+            unset_var=UNSET_VAR,
+            pgid_var=PGID_FILE_VAR,
+            record_var=RECORD_VAR,
+            cli=str(cli),
         ),
         encoding="utf-8",
     )
@@ -107,6 +121,7 @@ def claude_env(task: AgentTask, permission_mode: str) -> dict[str, str]:
     """The CLI's environment: agent_env, IS_SANDBOX=1 where bypassPermissions needs it, and
     (for the launcher) the inherited variables that agent_env removed."""
     env = agent_env(task)
+    env[RECORD_VAR] = str(task.log_path.with_name(PROCESS_RECORD))
     if permission_mode == "bypassPermissions" and running_as_root():
         env["IS_SANDBOX"] = task.profile.env.get("IS_SANDBOX", "1")
     # The SDK merges `env` over os.environ, so what agent_env removed would come back.
