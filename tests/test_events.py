@@ -30,6 +30,7 @@ from worktree_agents.events import (
     ToolUsed,
     VerifyFinished,
     VerifyStarted,
+    WorkSaved,
     WorktreeCreated,
     events_path,
     redact,
@@ -111,6 +112,7 @@ def one_of_each() -> list[Event]:
         FeatureFailed(
             run_id=RUN, ts=TS, feature_id=F, reason=FailureReason.CONFLICT, detail="app.py"
         ),
+        WorkSaved(run_id=RUN, ts=TS, feature_id=F, ref="refs/wta/saved/f/2"),
     ]
 
 
@@ -118,7 +120,7 @@ def test_one_of_each_covers_every_kind() -> None:
     (union, _field) = typing.get_args(AnyEvent)
     classes = set(typing.get_args(union))
     assert {type(e) for e in one_of_each()} == classes
-    assert len(classes) == 16
+    assert len(classes) == 17
 
 
 def test_every_kind_round_trips(tmp_path: Path) -> None:
@@ -162,7 +164,7 @@ def test_unknown_kind_is_rejected(tmp_path: Path) -> None:
         "match any of the expected tags: 'run_started', 'run_finished', 'feature_ready', "
         "'worktree_created', 'agent_started', 'tool_used', 'agent_finished', 'verify_started', "
         "'verify_finished', 'merge_started', 'merged', 'conflict', 'skipped', "
-        "'guardrail_tripped', 'retry', 'feature_failed'"
+        "'guardrail_tripped', 'retry', 'feature_failed', 'work_saved'"
     )
 
 

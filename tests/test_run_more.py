@@ -575,3 +575,26 @@ def test_agents_of_a_killed_run_are_stopped_before_the_feature_restarts(tmp_path
         "src",
     ]
     assert not (tmp_path / "repo.wta" / "a" / "stale.txt").exists()
+
+
+def test_retry_keeps_a_persons_work_on_the_feature_branch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    specs = [Spec("a", {"a.txt": "a\n"}, acceptance=["test -f fixed.txt"])]
+    repo = plan_repo(tmp_path, specs, BASE, "[guardrails]\nmax_attempts = 1\n")
+    assert wta(repo, "run") == 1
+    worktree = tmp_path / "repo.wta" / "a"
+    (worktree / "mine.txt").write_text("a person's commit\n")
+    git(worktree, "add", "mine.txt")
+    git(worktree, "commit", "-qm", "my fix")
+    mine = git(worktree, "rev-parse", "HEAD")
+    (worktree / "edit.txt").write_text("an uncommitted edit\n")
+
+    assert wta(repo, "run", "--retry-failed") == 1
+
+    saved = "refs/wta/saved/a/2"
+    assert git(repo, "rev-parse", f"{saved}~1") == mine
+    assert git(repo, "show", f"{saved}:edit.txt") == "an uncommitted edit"
+    events = (repo / ".git" / "wta" / "runs").glob("*.jsonl")
+    kinds = [json.loads(line)["kind"] for path in events for line in path.read_text().splitlines()]
+    assert kinds.count("work_saved") == 1

@@ -179,6 +179,14 @@ class Retry(Event):
     profile: str
 
 
+class WorkSaved(Event):
+    """Work found on a feature's branch that no attempt made, kept before a reset."""
+
+    kind: Literal["work_saved"] = "work_saved"
+    feature_id: FeatureId
+    ref: str
+
+
 class FeatureFailed(Event):
     kind: Literal["feature_failed"] = "feature_failed"
     feature_id: FeatureId
@@ -202,7 +210,8 @@ AnyEvent: TypeAlias = Annotated[
     | Skipped
     | GuardrailTripped
     | Retry
-    | FeatureFailed,
+    | FeatureFailed
+    | WorkSaved,
     Field(discriminator="kind"),
 ]
 EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

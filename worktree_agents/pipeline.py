@@ -35,6 +35,7 @@ from worktree_agents.events import (
     ToolUsed,
     VerifyFinished,
     VerifyStarted,
+    WorkSaved,
     WorktreeCreated,
 )
 from worktree_agents.git import GitRepo
@@ -48,6 +49,7 @@ from worktree_agents.verify import CheckReport, CheckRun, run_checks
 from worktree_agents.worktrees import Worktree, WorktreeManager
 
 ATTEMPTS_REF = "refs/wta/attempts"
+SAVED_REF = "refs/wta/saved"
 WAITING = (FeatureState.PENDING, FeatureState.READY)
 IN_FLIGHT = (FeatureState.RUNNING, FeatureState.VERIFYING, FeatureState.INTEGRATING)
 
@@ -174,6 +176,7 @@ class FeaturePipeline:
         if isinstance(base, Failure):
             self._close_attempt(attempt, base, None)
             return base
+        await asyncio.to_thread(self._keep_earlier_work, fid, attempt.n)
         worktree = await asyncio.to_thread(ctx.worktrees.create, fid, base, reset=True)
         attempt_dir = ctx.state_dir / "attempts" / fid / str(attempt.n)
         attempt_dir.mkdir(parents=True, exist_ok=True)
@@ -390,6 +393,28 @@ class FeaturePipeline:
             detail = f"its dependencies' branches conflict in {', '.join(paths)}"
             return Failure(FailureReason.CONFLICT, detail, detail, None, paths)
         return stacked
+
+    def _keep_earlier_work(self, fid: FeatureId, attempt: int) -> None:
+        """Before a new attempt resets the feature's branch and worktree, keep what a person
+        may have added there since the last attempt (commits, uncommitted edits) under
+        refs/wta/saved/<id>/<attempt>: nothing on a branch of wta's is ever lost."""
+        repo, worktrees = self.ctx.repo, self.ctx.worktrees
+        existing = next((w for w in worktrees.list() if w.feature_id == fid), None)
+        if existing is not None and repo.run("status", "--porcelain", cwd=existing.path).stdout:
+            note = f"Saved by wta before attempt {attempt}: uncommitted work in the worktree."
+            worktrees.commit_all(existing, note)
+        tip = repo.rev_parse("refs/heads/" + worktrees.branch_for(fid))
+        if tip is None:
+            return
+        integration = "refs/heads/" + self.plan.run.integration_branch
+        holders = repo.run(
+            "for-each-ref", "--contains", tip, "--format=%(refname)",
+            f"{ATTEMPTS_REF}/{fid}/", f"{SAVED_REF}/{fid}/", integration,
+        ).stdout  # fmt: skip
+        if not holders.strip():
+            saved = f"{SAVED_REF}/{fid}/{attempt}"
+            repo.run("update-ref", saved, tip)
+            self.ctx.emit(WorkSaved(run_id=self.ctx.run_id, feature_id=fid, ref=saved))
 
     def _left_branch(self, worktree: Worktree) -> str | None:
         """Why the worktree is no longer on its feature branch, or None if it is."""

@@ -19,6 +19,7 @@ from worktree_agents.events import (
     RunStarted,
     Skipped,
     VerifyFinished,
+    WorkSaved,
     WorktreeCreated,
 )
 
@@ -58,6 +59,8 @@ def describe(event: Event) -> str | None:
             )
         case Skipped():
             return f"{event.feature_id}: skipped because {event.because} did not merge"
+        case WorkSaved():
+            return f"{event.feature_id}: kept work found on its branch as {event.ref}"
         case RunFinished():
             return (
                 f"run finished ({event.status}): {event.merged} merged, {event.failed} failed,"
