@@ -598,3 +598,30 @@ def test_retry_keeps_a_persons_work_on_the_feature_branch(
     events = (repo / ".git" / "wta" / "runs").glob("*.jsonl")
     kinds = [json.loads(line)["kind"] for path in events for line in path.read_text().splitlines()]
     assert kinds.count("work_saved") == 1
+
+
+def test_an_agent_that_pops_the_users_stash_is_stopped_and_the_stash_restored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = command_repo(tmp_path, [Spec("thief", {})])
+    (tmp_path / "agent.py").write_text(
+        "import subprocess\n"
+        "subprocess.run(['git', 'stash', 'pop'], check=True)\n"
+        "open('x.txt', 'w').write('x\\n')\n"
+    )
+    plan = tmp_path / "plan" / "wta.toml"
+    plan.write_text("[guardrails]\nmax_attempts = 1\n" + plan.read_text())
+    (repo / "README.md").write_text("my work in progress\n")
+    git(repo, "stash", "push", "-q", "-m", "my wip")
+    before = git(repo, "stash", "list", "--format=%H %gs")
+
+    assert wta(repo, "run") == 1
+
+    got = features(capsys, repo)["thief"]
+    assert (got["reason"], got["detail"]) == (
+        "guardrail",
+        "the agent changed the stash, which your checkout shares; wta put back 1 entry it had"
+        " removed",
+    )
+    assert git(repo, "stash", "list", "--format=%H %gs") == before
+    assert git(repo, "rev-parse", "wta/integration") == git(repo, "rev-parse", "main")

@@ -312,3 +312,20 @@ def ensure_identity() -> None:
         for role in ("AUTHOR", "COMMITTER"):
             os.environ.setdefault(f"GIT_{role}_NAME", "wta")
             os.environ.setdefault(f"GIT_{role}_EMAIL", "wta@localhost")
+
+
+def stash_entries(repo: GitRepo) -> list[tuple[CommitSha, str]]:
+    """The stash, newest first: (commit, message) of each entry."""
+    listed = repo.run("stash", "list", "--format=%H%x00%gs", ok_codes=(0, 128)).stdout
+    entries = [line.split("\0", 1) for line in listed.splitlines() if "\0" in line]
+    return [(CommitSha(sha), message) for sha, message in entries]
+
+
+def restore_stash(repo: GitRepo, before: list[tuple[CommitSha, str]]) -> int:
+    """Put back stash entries that were in `before` and are gone now (an agent ran `git
+    stash pop` or `drop`: refs/stash is shared by every worktree). Returns how many."""
+    now = {sha for sha, _ in stash_entries(repo)}
+    missing = [(sha, message) for sha, message in before if sha not in now]
+    for sha, message in reversed(missing):  # oldest first, so the newest ends on top
+        repo.run("stash", "store", "-m", message, sha)
+    return len(missing)

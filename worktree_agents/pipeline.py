@@ -38,7 +38,7 @@ from worktree_agents.events import (
     WorkSaved,
     WorktreeCreated,
 )
-from worktree_agents.git import GitRepo
+from worktree_agents.git import GitRepo, restore_stash, stash_entries
 from worktree_agents.guardrails import RunGuard, check_diff, diff_stats, format_feedback
 from worktree_agents.merge import FeatureChange, MergeCoordinator, stack_bases
 from worktree_agents.plan import Feature, LoadedPlan, ResolvedProfile
@@ -71,6 +71,7 @@ class RunContext:
     no_merge: bool
     guard: RunGuard
     merge_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    stash_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def emit(self, event: Event) -> None:
         self.events.append(event)
@@ -231,6 +232,7 @@ class FeaturePipeline:
                 model=profile.model if profile.backend == "claude" else None,
             )
         )
+        stash = await asyncio.to_thread(stash_entries, ctx.repo)
         result = await backend_for(profile).run(task)
         ctx.guard.spent(result.cost_usd)
         ctx.emit(
@@ -245,7 +247,17 @@ class FeaturePipeline:
                 duration_s=round(result.duration_s, 3),
             )
         )
-        failure = await self._after_agent(feature, attempt, worktree, result, task, checks)
+        async with ctx.stash_lock:
+            restored = await asyncio.to_thread(restore_stash, ctx.repo, stash)
+        failure: Failure | None
+        if restored:
+            detail = (
+                f"the agent changed the stash, which your checkout shares; wta put back"
+                f" {restored} entr{'y' if restored == 1 else 'ies'} it had removed"
+            )
+            failure = Failure(FailureReason.GUARDRAIL, detail, detail + ". Never use git stash.")
+        else:
+            failure = await self._after_agent(feature, attempt, worktree, result, task, checks)
         self._close_attempt(attempt, failure, result)
         return failure
 
