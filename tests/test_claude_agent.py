@@ -183,6 +183,7 @@ Acceptance: these commands must succeed in your working directory when you are d
   other worktrees of the same repository.
 - Never switch branches, rebase, merge, reset to another commit, or push. wta commits what
   you leave uncommitted and integrates the branch itself.
+- Never use `git stash`: the stash is shared with the user's own checkout.
 - Keep the change to what this feature needs.
 - When the feature is complete and its checks pass, call the `mcp__wta__feature_done` tool
   with a one-line summary of what you changed, then stop.
