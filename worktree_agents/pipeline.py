@@ -279,9 +279,10 @@ class FeaturePipeline:
             ctx.store.update_feature(
                 fid, FeatureUpdate(summary=result.summary, model=result.model, turns=turns)
             )
-        moved = await asyncio.to_thread(self._left_branch, worktree)
+        moved = await asyncio.to_thread(ctx.worktrees.off_branch, worktree)
         if moved is not None:
-            return Failure(FailureReason.GUARDRAIL, moved, moved + ". Stay on your branch.")
+            detail = f"the agent left the branch {worktree.branch} (the worktree is on {moved})"
+            return Failure(FailureReason.GUARDRAIL, detail, detail + ". Stay on your branch.")
         head = await asyncio.to_thread(self._commit_leftovers, worktree, feature, attempt.n)
         if not result.ok:
             reason = result.reason or FailureReason.AGENT_ERROR
@@ -407,35 +408,16 @@ class FeaturePipeline:
         return stacked
 
     def _keep_earlier_work(self, fid: FeatureId, attempt: int) -> None:
-        """Before a new attempt resets the feature's branch and worktree, keep what a person
-        may have added there since the last attempt (commits, uncommitted edits) under
-        refs/wta/saved/<id>/<attempt>: nothing on a branch of wta's is ever lost."""
-        repo, worktrees = self.ctx.repo, self.ctx.worktrees
-        existing = next((w for w in worktrees.list() if w.feature_id == fid), None)
-        if existing is not None and repo.run("status", "--porcelain", cwd=existing.path).stdout:
-            note = f"Saved by wta before attempt {attempt}: uncommitted work in the worktree."
-            worktrees.commit_all(existing, note)
-        tip = repo.rev_parse("refs/heads/" + worktrees.branch_for(fid))
-        if tip is None:
-            return
+        """Keep what a person may have added on the feature's branch since the last attempt
+        before the new attempt resets it."""
         integration = "refs/heads/" + self.plan.run.integration_branch
-        holders = repo.run(
-            "for-each-ref", "--contains", tip, "--format=%(refname)",
-            f"{ATTEMPTS_REF}/{fid}/", f"{SAVED_REF}/{fid}/", integration,
-        ).stdout  # fmt: skip
-        if not holders.strip():
-            saved = f"{SAVED_REF}/{fid}/{attempt}"
-            repo.run("update-ref", saved, tip)
+        saved = self.ctx.worktrees.save_unrecorded_work(
+            fid,
+            f"{SAVED_REF}/{fid}/{attempt}",
+            [f"{ATTEMPTS_REF}/{fid}/", f"{SAVED_REF}/{fid}/", integration],
+        )
+        if saved is not None:
             self.ctx.emit(WorkSaved(run_id=self.ctx.run_id, feature_id=fid, ref=saved))
-
-    def _left_branch(self, worktree: Worktree) -> str | None:
-        """Why the worktree is no longer on its feature branch, or None if it is."""
-        head = self.ctx.repo.run("symbolic-ref", "-q", "HEAD", cwd=worktree.path, ok_codes=(0, 1))
-        where = head.stdout.strip()
-        if where == "refs/heads/" + worktree.branch:
-            return None
-        now = where.removeprefix("refs/heads/") if where else "a detached HEAD"
-        return f"the agent left the branch {worktree.branch} (the worktree is on {now})"
 
     def _commit_leftovers(self, worktree: Worktree, feature: Feature, attempt: int) -> CommitSha:
         """Commit what the agent left uncommitted (its own commits stay), and keep the

@@ -8,7 +8,7 @@ import fcntl
 import os
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,6 +199,36 @@ class WorktreeManager:
         self.repo.run("checkout", "--quiet", "--detach", cwd=path)
         self.repo.update_ref(HEADS + worktree.branch, new, old)
         self.repo.run("checkout", "--quiet", "--force", worktree.branch, cwd=path)
+
+    def off_branch(self, worktree: Worktree) -> str | None:
+        """Where the worktree is when it is no longer on its feature branch (another branch,
+        or "a detached HEAD"), or None when it is on it."""
+        head = self.repo.run("symbolic-ref", "-q", "HEAD", cwd=worktree.path, ok_codes=(0, 1))
+        where = head.stdout.strip()
+        if where == HEADS + worktree.branch:
+            return None
+        return where.removeprefix(HEADS) if where else "a detached HEAD"
+
+    def save_unrecorded_work(
+        self, feature_id: FeatureId, save_as: str, known: Sequence[str]
+    ) -> str | None:
+        """Before the feature's branch and worktree are reset: commit what is uncommitted in
+        the worktree, and keep the branch's tip as `save_as` unless a ref under `known`
+        already holds it. Returns the ref made, if any: nothing on wta's branches is lost."""
+        existing = next((w for w in self.list() if w.feature_id == feature_id), None)
+        if (
+            existing is not None
+            and self.repo.run("status", "--porcelain", cwd=existing.path).stdout
+        ):
+            self.commit_all(existing, "Saved by wta before a new attempt: uncommitted work.")
+        tip = self.repo.rev_parse(HEADS + self.branch_for(feature_id))
+        if tip is None:
+            return None
+        args = ("for-each-ref", "--contains", tip, "--format=%(refname)", *known)
+        if self.repo.run(*args).stdout.strip():
+            return None
+        self.repo.run("update-ref", save_as, tip)
+        return save_as
 
     def prune(self) -> None:
         """Forget worktrees whose directories were deleted."""
