@@ -83,6 +83,7 @@ class Orchestrator:
         self.options = options
         self.on_event = on_event
         self.state_dir = repo.state_dir()
+        self._base_commit: CommitSha | None = None
 
     def run(self) -> RunOutcome:
         """Run the plan; returns the outcome (exit code 0, 1 or 130)."""
@@ -136,6 +137,7 @@ class Orchestrator:
         store.sync_features([f.id for f in plan.features], {f.id for f in plan.features if f.done})
         selected = self._selection(store)
         base_branch, base_commit = self.repo.resolve_base(plan.run.base)
+        self._base_commit = base_commit
         if base_branch is not None and base_branch == plan.run.integration_branch:
             raise UsageError(
                 f"the base branch '{base_branch}' is the integration branch; check out the branch"
@@ -229,11 +231,13 @@ class Orchestrator:
                 loop.remove_signal_handler(signum)
 
     def _landed(self) -> dict[FeatureId, CommitSha]:
-        """Features the integration branch holds, from its `Wta-Feature` trailers."""
+        """Features the integration branch holds beyond the base, from their `Wta-Feature`
+        trailers (only the commits since the base are read: the cost stays small)."""
         integration = "refs/heads/" + self.plan.run.integration_branch
         if not self.repo.ref_exists(integration):
             return {}
-        return {feature: commit for commit, feature in feature_trailers(self.repo, integration)}
+        since = f"{self._base_commit}..{integration}" if self._base_commit else integration
+        return {feature: commit for commit, feature in feature_trailers(self.repo, since)}
 
     def _recover(self, store: Store) -> None:
         """Settle features left in flight by a run that died.
