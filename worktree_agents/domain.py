@@ -22,15 +22,6 @@ class FeatureState(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
 
-    @property
-    def is_terminal(self) -> bool:
-        return self in TERMINAL_STATES
-
-
-TERMINAL_STATES = frozenset(
-    {FeatureState.MERGED, FeatureState.DONE, FeatureState.FAILED, FeatureState.SKIPPED}
-)
-
 
 class FailureReason(StrEnum):
     AGENT_ERROR = "agent_error"
