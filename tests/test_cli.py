@@ -178,6 +178,7 @@ def test_plan_json(diamond: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "profile": "default",
     }
     assert [f["wave"] for f in features] == [1, 2, 2, 3, 1, None]
+    assert [f["descendants"] for f in features] == [3, 1, 1, 0, 0, None]  # "old" is done
 
 
 def test_unknown_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -625,3 +625,26 @@ def test_an_agent_that_pops_the_users_stash_is_stopped_and_the_stash_restored(
     )
     assert git(repo, "stash", "list", "--format=%H %gs") == before
     assert git(repo, "rev-parse", "wta/integration") == git(repo, "rev-parse", "main")
+
+
+def test_logs_follow_prints_until_the_run_ends(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = plan_repo(tmp_path, [Spec("a", {"a.txt": "a\n"}, acceptance=["sleep 2"])], BASE)
+    plan = tmp_path / "plan" / "wta.toml"
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_GIT_VARS}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "worktree_agents.cli", "run", "--plan", str(plan)],
+        cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    runs = repo / ".git" / "wta" / "runs"
+    deadline = time.monotonic() + 30
+    while not (runs.exists() and any(runs.iterdir())) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    capsys.readouterr()
+
+    assert wta(repo, "logs", "--follow") == 0  # returns once the run has ended
+
+    assert proc.wait(timeout=30) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1].split(" ", 1)[1].startswith("run finished (success): 1 merged")

@@ -44,6 +44,26 @@ class RunLock:
             os.close(self._fd)
             self._fd = None
 
+    def is_held(self) -> bool:
+        """Whether a run holds the lock, judged without taking it (taking it, even briefly,
+        could turn a run that starts at that moment away): the holder's record is there
+        and, on this host, its process is alive."""
+        try:
+            holder = json.loads(self.path.read_text(encoding="utf-8") or "null")
+        except (OSError, ValueError):
+            return False
+        if not isinstance(holder, dict) or not isinstance(holder.get("pid"), int):
+            return False
+        if holder.get("host") != socket.gethostname():
+            return True
+        try:
+            os.kill(holder["pid"], 0)
+        except ProcessLookupError:
+            return False  # killed without releasing: the kernel dropped its flock
+        except PermissionError:
+            return True
+        return True
+
     def _held_message(self) -> str:
         try:
             holder = json.loads(self.path.read_text(encoding="utf-8"))

@@ -97,8 +97,8 @@ def render_text(summary: PlanSummary, source: str) -> str:
 
 
 def json_data(summary: PlanSummary, plan: Plan) -> dict[str, Any]:
-    descendants = descendant_counts(plan.graph)
-    levels = plan.graph.bottom_levels
+    descendants = descendant_counts(summary.graph)  # of the work still to do, like the waves
+    levels = summary.graph.bottom_levels
     wave_of = {f: i for i, w in enumerate(summary.waves, 1) for f in w}
     wave, width = summary.widest
     return {
@@ -123,8 +123,8 @@ def json_data(summary: PlanSummary, plan: Plan) -> dict[str, Any]:
                 "estimate": f.estimate,
                 "done": f.done,
                 "wave": wave_of.get(f.id),
-                "descendants": descendants[f.id],
-                "critical_work": levels[f.id],
+                "descendants": descendants.get(f.id),
+                "critical_work": levels.get(f.id),
                 "profile": plan.profile_for(f),
             }
             for f in plan.features

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from worktree_agents.domain import FeatureId
-from worktree_agents.errors import LockError, UsageError
+from worktree_agents.errors import UsageError
 from worktree_agents.events import EventLog
 from worktree_agents.git import GitRepo
 from worktree_agents.lock import RunLock
@@ -164,10 +164,4 @@ def _print_log(path: Path, events: bool, follow: bool, state_dir: Path) -> None:
 
 
 def _run_active(state_dir: Path) -> bool:
-    lock = RunLock(state_dir)
-    try:
-        lock.acquire()
-    except LockError:
-        return True
-    lock.release()
-    return False
+    return RunLock(state_dir).is_held()
