@@ -60,19 +60,9 @@ sys.path.insert(0, str(ROOT))
 
 from worktree_agents.dag import FeatureGraph, waves  # noqa: E402
 from worktree_agents.domain import FeatureId  # noqa: E402
+from worktree_agents.git import SCRUBBED_VARS  # noqa: E402
 
-SCRUBBED = {
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-    "GIT_COMMON_DIR",
-    "GIT_NAMESPACE",
-    "GIT_PREFIX",
-    "GIT_CONFIG_PARAMETERS",
-    "GIT_CONFIG_COUNT",
-}
+SCRUBBED = {*SCRUBBED_VARS, "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT"}
 IDENTITY = {
     "GIT_AUTHOR_NAME": "Bench",
     "GIT_AUTHOR_EMAIL": "bench@wta.invalid",

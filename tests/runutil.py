@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,3 +128,17 @@ def wta(repo: Path, *args: str) -> int:
         return main([*args, "--plan", str(repo.parent / "plan" / "wta.toml")])
     finally:
         os.chdir(old)
+
+
+def start_run(repo: Path, *, new_session: bool = False) -> subprocess.Popen[bytes]:
+    """`wta run` as a separate process (to be killed or watched), the plan beside `repo`."""
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_GIT_VARS}
+    plan = repo.parent / "plan" / "wta.toml"
+    return subprocess.Popen(
+        [sys.executable, "-m", "worktree_agents.cli", "run", "--plan", str(plan)],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=new_session,
+    )

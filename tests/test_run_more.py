@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from gitutil import SCRUBBED_GIT_VARS, git
-from runutil import Spec, plan_repo, wta
+from runutil import Spec, plan_repo, start_run, wta
 
 from worktree_agents.lock import RunLock
 
@@ -200,11 +200,7 @@ def test_a_run_killed_with_sigkill_finishes_on_the_next_run(tmp_path: Path) -> N
     repo = plan_repo(tmp_path, specs, BASE, "[run]\nmax_parallel = 5\n")
     plan = tmp_path / "plan" / "wta.toml"
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_GIT_VARS}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "worktree_agents.cli", "run", "--plan", str(plan)],
-        cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
+    proc = start_run(repo, new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # wait until the four quick ones merged
         merged = subprocess.run(
@@ -549,12 +545,7 @@ else:
 def test_agents_of_a_killed_run_are_stopped_before_the_feature_restarts(tmp_path: Path) -> None:
     repo = command_repo(tmp_path, [Spec("a", {})])
     (tmp_path / "agent.py").write_text(STALE_AGENT)
-    plan = tmp_path / "plan" / "wta.toml"
-    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_GIT_VARS}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "worktree_agents.cli", "run", "--plan", str(plan)],
-        cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    proc = start_run(repo)
     record = repo / ".git" / "wta" / "attempts" / "a" / "1" / "processes"
     deadline = time.monotonic() + 30
     while not record.exists() and time.monotonic() < deadline:
@@ -631,12 +622,7 @@ def test_logs_follow_prints_until_the_run_ends(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     repo = plan_repo(tmp_path, [Spec("a", {"a.txt": "a\n"}, acceptance=["sleep 2"])], BASE)
-    plan = tmp_path / "plan" / "wta.toml"
-    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_GIT_VARS}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "worktree_agents.cli", "run", "--plan", str(plan)],
-        cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    proc = start_run(repo)
     runs = repo / ".git" / "wta" / "runs"
     deadline = time.monotonic() + 30
     while not (runs.exists() and any(runs.iterdir())) and time.monotonic() < deadline:
