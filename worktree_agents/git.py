@@ -3,11 +3,15 @@ repository handle whose methods wrap the plumbing wta needs."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
-from collections.abc import Collection, Mapping, Sequence
+import threading
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import git as gitpython
 
@@ -101,6 +105,43 @@ def run_git(
     if check and result.exit_code not in ok_codes:
         raise GitError(result.args, result.exit_code, result.stderr)
     return result
+
+
+class _WorktreeLock:
+    """One repository's worktree lock: a thread lock and an flock, re-entrant in a thread.
+
+    `git worktree add` writes `.git/worktrees/<id>/` file by file, and a `git worktree
+    list` that reads the entry half-made dies ("failed to read .../commondir"). So adds,
+    removes and prunes hold this lock, and so does every reader of that metadata.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+        self._handle: IO[str] | None = None
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._thread_lock:
+            if self._depth == 0:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                handle = self.path.open("a")
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                self._handle = handle
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0 and self._handle is not None:
+                    fcntl.flock(self._handle, fcntl.LOCK_UN)
+                    self._handle.close()
+                    self._handle = None
+
+
+_locks_guard = threading.Lock()
+_worktree_locks: dict[Path, _WorktreeLock] = {}
 
 
 def parse_worktree_list(porcelain_z: str) -> list[WorktreeEntry]:
@@ -267,9 +308,23 @@ class GitRepo:
         """Delete `ref` only if it still points at `old`."""
         self.run("update-ref", "-d", ref, old)
 
+    @contextmanager
+    def worktree_lock(self) -> Iterator[None]:
+        """Hold the repository's worktree lock (across threads and processes; re-entrant)."""
+        with _locks_guard:
+            lock = _worktree_locks.setdefault(
+                self.common_dir, _WorktreeLock(self.state_dir() / "worktrees.lock")
+            )
+        with lock.held():
+            yield
+
     def worktrees(self) -> list[WorktreeEntry]:
-        """Every worktree of the repository: the main one first, the others in git's order."""
-        return parse_worktree_list(self.run("worktree", "list", "--porcelain", "-z").stdout)
+        """Every worktree of the repository: the main one first, the others in git's order.
+
+        Read under the worktree lock, so never while wta is adding or removing one."""
+        with self.worktree_lock():
+            listed = self.run("worktree", "list", "--porcelain", "-z")
+        return parse_worktree_list(listed.stdout)
 
     def checked_out_branches(self) -> dict[BranchName, Path]:
         """Each branch checked out in some worktree, and where."""

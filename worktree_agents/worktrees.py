@@ -4,12 +4,10 @@ Add, remove and prune are serialised per repository, across threads and processe
 from __future__ import annotations
 
 import builtins
-import fcntl
 import os
 import shutil
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,9 +17,6 @@ from worktree_agents.git import HEADS, GitRepo, WorktreeEntry
 
 BASE_FILE = "wta-base"  # in the worktree's admin dir, so it lives and dies with the worktree
 
-_registry_guard = threading.Lock()
-_thread_locks: dict[Path, threading.Lock] = {}
-
 
 @dataclass(frozen=True)
 class Worktree:
@@ -30,22 +25,6 @@ class Worktree:
     branch: BranchName
     base_commit: CommitSha
     head: CommitSha | None
-
-
-@contextmanager
-def worktree_lock(repo: GitRepo) -> Iterator[None]:
-    """Hold the repository's worktree lock: concurrent `git worktree add` calls race and fail."""
-    with _registry_guard:
-        thread_lock = _thread_locks.setdefault(repo.common_dir, threading.Lock())
-    with thread_lock:
-        lock_path = repo.state_dir() / "worktrees.lock"
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with lock_path.open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def default_worktree_root(repo: GitRepo) -> Path:
@@ -107,7 +86,7 @@ class WorktreeManager:
         path = self.path_for(feature_id)
         branch = self.branch_for(feature_id)
         ref = HEADS + branch
-        with worktree_lock(self.repo):
+        with self.repo.worktree_lock():
             commit = self.repo.rev_parse(base_commit)
             if commit is None:
                 raise RepoError(f"base commit {base_commit} does not exist in {self.repo.toplevel}")
@@ -153,9 +132,11 @@ class WorktreeManager:
     def list(self) -> builtins.list[Worktree]:
         """The feature worktrees under the root: on their feature's branch, or detached
         (as an interrupted step can leave one) when wta's record shows it made them."""
-        bases = self._recorded_bases()
+        with self.repo.worktree_lock():  # the admin dirs and the list, read as one
+            bases = self._recorded_bases()
+            entries = self.repo.worktrees()
         found: builtins.list[Worktree] = []
-        for entry in self.repo.worktrees():
+        for entry in entries:
             path = _real(entry.path)
             feature_id = FeatureId(path.name)
             branch = self.branch_for(feature_id)
@@ -173,7 +154,7 @@ class WorktreeManager:
     def remove(self, feature_id: FeatureId, *, force: bool = False) -> None:
         """Remove the feature's worktree (not its branch). A missing one is not an error."""
         path = self.path_for(feature_id)
-        with worktree_lock(self.repo):
+        with self.repo.worktree_lock():
             entry = _entry_at(self.repo.worktrees(), path)
             if entry is not None:
                 self._remove_unlocked(path, entry, force=force)
@@ -232,7 +213,7 @@ class WorktreeManager:
 
     def prune(self) -> None:
         """Forget worktrees whose directories were deleted."""
-        with worktree_lock(self.repo):
+        with self.repo.worktree_lock():
             self.repo.run("worktree", "prune")
 
     def _remove_unlocked(self, path: Path, entry: WorktreeEntry, *, force: bool) -> None:
