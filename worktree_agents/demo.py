@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from worktree_agents.errors import UsageError
-from worktree_agents.git import ensure_identity, run_git
+from worktree_agents.git import fallback_identity, run_git
 
 BASE_FILES = {
     "README.md": "# greeter\n\nA tiny app that wta's demo builds feature by feature.\n",
@@ -236,10 +236,10 @@ def create_demo_repo(directory: Path | None) -> Path:
         target = directory / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
-    ensure_identity()
     run_git(["init", "--quiet", "-b", "main"], cwd=directory)
     run_git(["add", "--all"], cwd=directory)
-    run_git(["commit", "--quiet", "--no-verify", "-m", "Initial commit"], cwd=directory)
+    commit = ["commit", "--quiet", "--no-verify", "-m", "Initial commit"]
+    run_git(commit, cwd=directory, env=fallback_identity(directory))
     return directory.resolve()
 
 

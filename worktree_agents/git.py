@@ -10,6 +10,7 @@ import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import IO
 
@@ -224,6 +225,12 @@ class GitRepo:
             zero_oid=CommitSha("0" * len(head.stdout.strip())),
         )
 
+    @cached_property
+    def commit_env(self) -> dict[str, str]:
+        """What wta's own commits in this repository add to their environment (see
+        fallback_identity); probed once per GitRepo."""
+        return fallback_identity(self.toplevel)
+
     def run(
         self,
         *args: str,
@@ -360,13 +367,24 @@ def _unborn_message(toplevel: Path) -> str:
     )
 
 
-def ensure_identity() -> None:
-    """wta's own commits need an identity; when git has none, use a neutral one for them."""
-    probe = run_git(["var", "GIT_COMMITTER_IDENT"], cwd=Path("/"), check=False)
-    if probe.exit_code != 0:
-        for role in ("AUTHOR", "COMMITTER"):
-            os.environ.setdefault(f"GIT_{role}_NAME", "wta")
-            os.environ.setdefault(f"GIT_{role}_EMAIL", "wta@localhost")
+FALLBACK_IDENTITY = {
+    "GIT_AUTHOR_NAME": "wta",
+    "GIT_AUTHOR_EMAIL": "wta@localhost",
+    "GIT_COMMITTER_NAME": "wta",
+    "GIT_COMMITTER_EMAIL": "wta@localhost",
+}
+
+
+def fallback_identity(cwd: Path) -> dict[str, str]:
+    """The environment wta's own commits need when git has no identity at `cwd`: a neutral
+    one, for the variables the user has not set. Empty when git has an identity.
+
+    Only wta's own commits get it: agents keep the user's environment as it is.
+    """
+    probe = run_git(["var", "GIT_COMMITTER_IDENT"], cwd=cwd, check=False)
+    if probe.exit_code == 0:
+        return {}
+    return {name: value for name, value in FALLBACK_IDENTITY.items() if name not in os.environ}
 
 
 def stash_entries(repo: GitRepo) -> list[tuple[CommitSha, str]]:

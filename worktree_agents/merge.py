@@ -122,7 +122,7 @@ def stack_bases(repo: GitRepo, tips: Sequence[CommitSha]) -> CommitSha | tuple[s
         if not merge.clean:
             return merge.paths
         args = ["commit-tree", "-p", base, "-p", tip, "-m", "wta: stack dependency branches"]
-        base = CommitSha(_git(repo, *args, merge.tree).stdout.strip())
+        base = CommitSha(_git(repo, *args, merge.tree, env=repo.commit_env).stdout.strip())
     return base
 
 
@@ -308,6 +308,7 @@ class MergeCoordinator:
         flags = [] if sign else ["--no-gpg-sign"]
         data = message.encode("utf-8", "surrogateescape")  # keep non-UTF-8 messages byte-exact
         args = ["commit-tree", *flags, "-p", parent, "-F", "-", tree]
+        env = {**self.repo.commit_env, **(env or {})}
         return CommitSha(_git(self.repo, *args, input=data, env=env).stdout.strip())
 
     def _with_trailer(self, message: str, feature: FeatureId) -> str:

@@ -28,7 +28,7 @@ from worktree_agents.events import (
     RunStarted,
     events_path,
 )
-from worktree_agents.git import GitRepo, ensure_identity
+from worktree_agents.git import GitRepo
 from worktree_agents.guardrails import RunGuard
 from worktree_agents.lock import RunLock
 from worktree_agents.merge import MergeCoordinator, feature_trailers
@@ -89,7 +89,6 @@ class Orchestrator:
         """Run the plan; returns the outcome (exit code 0, 1 or 130)."""
         self._check_options()
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        ensure_identity()
         with RunLock(self.state_dir), Store.open(self.state_dir) as store:
             return self._run_locked(store)
 

@@ -170,7 +170,8 @@ class WorktreeManager:
         self.repo.run("add", "--all", cwd=path)
         staged = self.repo.run("diff", "--cached", "--quiet", cwd=path, ok_codes=(0, 1))
         if staged.exit_code == 1:
-            self.repo.run("commit", "--quiet", "--no-verify", "-m", message, cwd=path)
+            args = ("commit", "--quiet", "--no-verify", "-m", message)
+            self.repo.run(*args, cwd=path, env=self.repo.commit_env)
         return CommitSha(self.repo.run("rev-parse", "HEAD", cwd=path).stdout.strip())
 
     def move_branch(self, worktree: Worktree, old: CommitSha, new: CommitSha) -> None:
