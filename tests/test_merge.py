@@ -17,11 +17,17 @@ from worktree_agents.errors import RepoError
 from worktree_agents.git import GitRepo
 from worktree_agents.merge import (
     HUNKS_LIMIT,
+    AlreadyPresent,
+    Conflicted,
     ConflictReport,
     FeatureChange,
     MergeCoordinator,
+    Merged,
     MergeMode,
-    MergeResult,
+    Prepared,
+    StackConflict,
+    StackedBase,
+    VerifyFailed,
     feature_trailers,
     stack_bases,
 )
@@ -121,8 +127,8 @@ def expected_tree(s: Setup, scratch: Path, changes: Sequence[FeatureChange]) -> 
 
 def integrated(s: Setup, mode: MergeMode, change: FeatureChange) -> CommitSha:
     result = asyncio.run(MergeCoordinator(s.repo, INTEGRATION, mode).integrate(change))
-    assert (result.outcome, result.attempts) == ("merged", 1)
-    assert result.commit is not None
+    assert isinstance(result, Merged)
+    assert result.tries == 1
     return result.commit
 
 
@@ -189,7 +195,7 @@ def test_stacked_branch_does_not_apply_its_dependency_twice(s: Setup, mode: Merg
 
     result = asyncio.run(coordinator.integrate(b))
 
-    assert result == MergeResult("merged", tip, coordinator.tip(), None, None, 1)
+    assert result == Merged(onto=tip, commit=git(s.dir, "rev-parse", INTEGRATION), tries=1)
     assert files_at(s.dir, INTEGRATION) == {
         **BASE_FILES,
         "lib.py": "v1\nv2\n",
@@ -225,7 +231,7 @@ def test_conflict_reports_paths_hunks_messages_and_moves_nothing(s: Setup, mode:
         touched_by=(FeatureId("x"),),
         messages=("Auto-merging src/app.py", "CONFLICT (content): Merge conflict in src/app.py"),
     )
-    assert result == MergeResult("conflict", tip, None, report, None, 1)
+    assert result == Conflicted(onto=tip, report=report)
     assert snapshot(s) == before
     assert before[1] == " M README.md\n?? untracked.txt\n"
     assert before[2] == []
@@ -240,12 +246,12 @@ def test_conflict_hunks_are_capped(s: Setup) -> None:
     tip = coordinator.tip()
     assert tip is not None
 
-    report = coordinator.prepare(y, tip)
+    conflicted = coordinator.prepare(y, tip)
 
     full = f"--- src/app.py\n<<<<<<< wta/integration\n{big}=======\ny\n>>>>>>> y\n"
     note = f"[conflict hunks truncated at {HUNKS_LIMIT} characters]\n"
-    assert isinstance(report, ConflictReport)
-    assert report.hunks == full[:HUNKS_LIMIT] + note
+    assert isinstance(conflicted, Conflicted)
+    assert conflicted.report.hunks == full[:HUNKS_LIMIT] + note
 
 
 def test_publish_loses_a_race_and_integrate_recomputes(s: Setup) -> None:
@@ -257,7 +263,7 @@ def test_publish_loses_a_race_and_integrate_recomputes(s: Setup) -> None:
     assert base_tip is not None
     prepared = coordinator.prepare(p, base_tip)
     q_tip = integrated(s, "squash", q)  # behind the coordinator's back
-    assert not isinstance(prepared, ConflictReport | None)
+    assert isinstance(prepared, Prepared)
 
     assert coordinator.publish(prepared) is False
     assert coordinator.tip() == q_tip
@@ -273,7 +279,7 @@ def test_publish_loses_a_race_and_integrate_recomputes(s: Setup) -> None:
     result = asyncio.run(coordinator.integrate(p, verify=racing_verify))
 
     r_tip = git(s.dir, "rev-parse", f"{INTEGRATION}~1")
-    assert result == MergeResult("merged", CommitSha(r_tip), seen[1], None, None, 2)
+    assert result == Merged(onto=CommitSha(r_tip), commit=seen[1], tries=2)
     assert coordinator.tip() == seen[1]
     assert git(s.dir, "log", "--format=%s", f"{s.base}..{INTEGRATION}") == (
         "Feature p\nFeature r\nFeature q"
@@ -293,7 +299,7 @@ def test_failed_verify_moves_nothing_and_sees_the_merged_tree(s: Setup) -> None:
 
     result = asyncio.run(coordinator.integrate(f, verify=failing_verify))
 
-    assert result == MergeResult("verify_failed", tip, seen[0], None, "pytest -q exited 1", 1)
+    assert result == VerifyFailed(onto=tip, commit=seen[0], detail="pytest -q exited 1")
     assert coordinator.tip() == tip
     assert git(s.dir, "rev-parse", f"{seen[0]}^@") == tip
     assert files_at(s.dir, seen[0]) == {
@@ -363,7 +369,7 @@ def test_changes_already_present_make_no_commit(s: Setup, mode: MergeMode) -> No
 
     result = asyncio.run(coordinator.integrate(again))
 
-    assert result == MergeResult("already_present", tip, None, None, None, 1)
+    assert result == AlreadyPresent(onto=tip)
     assert coordinator.tip() == tip
 
 
@@ -415,11 +421,11 @@ def test_stack_bases_merges_dependency_branches_or_names_the_conflicting_paths(s
     x = s.feature("x", "main", [{"src/app.py": "x\n"}])
     y = s.feature("y", "main", [{"src/app.py": "y\n", "old.txt": "y\n"}])
 
-    assert stack_bases(s.repo, [a.tip]) == a.tip
-    assert stack_bases(s.repo, [a.tip, a2.tip]) == a2.tip
-    assert stack_bases(s.repo, [a2.tip, a.tip]) == a2.tip
+    assert stack_bases(s.repo, [a.tip]) == StackedBase(commit=a.tip)
+    assert stack_bases(s.repo, [a.tip, a2.tip]) == StackedBase(commit=a2.tip)
+    assert stack_bases(s.repo, [a2.tip, a.tip]) == StackedBase(commit=a2.tip)
     both = stack_bases(s.repo, [a.tip, b.tip])
-    assert isinstance(both, str)
-    assert git(s.dir, "rev-parse", f"{both}^@").split() == [a.tip, b.tip]
-    assert files_at(s.dir, both) == {**BASE_FILES, "a.txt": "a\n", "b.txt": "b\n"}
-    assert stack_bases(s.repo, [x.tip, a.tip, y.tip]) == ("src/app.py",)
+    assert isinstance(both, StackedBase)
+    assert git(s.dir, "rev-parse", f"{both.commit}^@").split() == [a.tip, b.tip]
+    assert files_at(s.dir, both.commit) == {**BASE_FILES, "a.txt": "a\n", "b.txt": "b\n"}
+    assert stack_bases(s.repo, [x.tip, a.tip, y.tip]) == StackConflict(paths=("src/app.py",))

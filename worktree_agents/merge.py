@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeAlias
 
 from worktree_agents.domain import BranchName, CommitSha, FeatureId
 from worktree_agents.errors import GitError, RepoError, WtaError
@@ -35,21 +35,59 @@ class FeatureChange:
     body: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Prepared:
+    """A clean merge, computed and not yet published."""
+
     onto: CommitSha
-    commit: CommitSha  # the new integration head, not yet published
+    commit: CommitSha  # the new integration head
     tree: str
 
 
-@dataclass(frozen=True)
-class MergeResult:
-    outcome: Literal["merged", "conflict", "already_present", "verify_failed"]
-    onto: CommitSha  # the integration tip the last attempt was computed on
-    commit: CommitSha | None  # merged: the new tip; verify_failed: the rejected commit
-    conflict: ConflictReport | None
-    verify_detail: str | None
-    attempts: int
+@dataclass(frozen=True, kw_only=True)
+class AlreadyPresent:
+    """The feature's changes are already on `onto` (in rebase mode: every commit became
+    empty): nothing to commit."""
+
+    onto: CommitSha
+
+
+@dataclass(frozen=True, kw_only=True)
+class Conflicted:
+    onto: CommitSha
+    report: ConflictReport
+
+
+@dataclass(frozen=True, kw_only=True)
+class Merged:
+    onto: CommitSha  # the integration tip the merge was computed on
+    commit: CommitSha  # the new tip
+    tries: int  # how many times it was computed (the ref moved in between)
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerifyFailed:
+    onto: CommitSha
+    commit: CommitSha  # the rejected merge, never published
+    detail: str
+
+
+PrepareResult: TypeAlias = Prepared | AlreadyPresent | Conflicted
+MergeResult: TypeAlias = Merged | AlreadyPresent | Conflicted | VerifyFailed
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackedBase:
+    """A base holding every dependency branch."""
+
+    commit: CommitSha
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackConflict:
+    """The dependency branches conflict: they cannot be stacked."""
+
+    paths: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -106,7 +144,7 @@ def feature_trailers(repo: GitRepo, rev_range: str) -> list[tuple[CommitSha, Fea
     return _trailers(repo, rev_range)
 
 
-def stack_bases(repo: GitRepo, tips: Sequence[CommitSha]) -> CommitSha | tuple[str, ...]:
+def stack_bases(repo: GitRepo, tips: Sequence[CommitSha]) -> StackedBase | StackConflict:
     """A base holding every tip (with --no-merge, a dependent starts from its dependencies'
     branches): the tip itself, or merge commits of them; or the paths where they conflict."""
     if not tips:
@@ -120,10 +158,10 @@ def stack_bases(repo: GitRepo, tips: Sequence[CommitSha]) -> CommitSha | tuple[s
             continue
         merge = _merge_tree(repo, base, tip)
         if not merge.clean:
-            return merge.paths
+            return StackConflict(paths=merge.paths)
         args = ["commit-tree", "-p", base, "-p", tip, "-m", "wta: stack dependency branches"]
         base = CommitSha(_git(repo, *args, merge.tree, env=repo.commit_env).stdout.strip())
-    return base
+    return StackedBase(commit=base)
 
 
 def _is_ancestor(repo: GitRepo, ancestor: CommitSha, commit: CommitSha) -> bool:
@@ -181,7 +219,7 @@ class MergeCoordinator:
         current = self.tip()
         if current is not None:
             return current
-        self._refuse_if_checked_out()
+        self.refuse_if_checked_out()
         try:
             self.repo.update_ref(self.ref, base, None, message="wta: start integration")
         except GitError:
@@ -191,11 +229,8 @@ class MergeCoordinator:
         assert created is not None
         return created
 
-    def prepare(self, change: FeatureChange, onto: CommitSha) -> Prepared | ConflictReport | None:
-        """Compute the new integration head for `change` on `onto` without moving any ref.
-
-        None means the feature's changes are already in `onto` (in rebase mode: every one of
-        its commits became empty)."""
+    def prepare(self, change: FeatureChange, onto: CommitSha) -> PrepareResult:
+        """Compute the new integration head for `change` on `onto` without moving any ref."""
         head, tree = onto, self._tree(onto)
         for step in self._steps(change):
             # The temporary parent F (tree of the tip, parent = the step's base) makes
@@ -206,18 +241,20 @@ class MergeCoordinator:
             merge = _merge_tree(self.repo, temp, step.commit)
             if not merge.clean:
                 labels: dict[str, str] = {temp: self.branch, step.commit: change.feature_id}
-                return self._report(change, onto, merge, labels)
+                return Conflicted(onto=onto, report=self._report(change, onto, merge, labels))
             if merge.tree == tree:
                 continue  # already present, or the commit became empty: make no empty commit
             message = self._with_trailer(step.message, change.feature_id)
             head = self._commit_tree(merge.tree, head, message, env=step.author)
             tree = merge.tree
-        return None if head == onto else Prepared(onto=onto, commit=head, tree=tree)
+        if head == onto:
+            return AlreadyPresent(onto=onto)
+        return Prepared(onto=onto, commit=head, tree=tree)
 
     def publish(self, prepared: Prepared) -> bool:
         """Move the integration ref from `prepared.onto` to `prepared.commit`, only if it is
         still at `onto`; False if it moved meanwhile."""
-        self._refuse_if_checked_out()
+        self.refuse_if_checked_out()
         try:
             self.repo.update_ref(self.ref, prepared.commit, prepared.onto, message="wta: integrate")
         except GitError:
@@ -238,8 +275,8 @@ class MergeCoordinator:
         The git steps run in a worker thread; `verify` runs on the caller's event loop, so
         cancelling the caller (Ctrl-C) stops the verification too, and nothing is published.
         """
-        await asyncio.to_thread(self._refuse_if_checked_out)
-        for attempt in range(1, max_retries + 2):
+        await asyncio.to_thread(self.refuse_if_checked_out)
+        for tries in range(1, max_retries + 2):
             onto = await asyncio.to_thread(self.tip)
             if onto is None:
                 raise RepoError(
@@ -247,21 +284,19 @@ class MergeCoordinator:
                     " create it from the base first"
                 )
             prepared = await asyncio.to_thread(self.prepare, change, onto)
-            if prepared is None:
-                return MergeResult("already_present", onto, None, None, None, attempt)
-            if isinstance(prepared, ConflictReport):
-                return MergeResult("conflict", onto, None, prepared, None, attempt)
+            if not isinstance(prepared, Prepared):
+                return prepared
             detail = await verify(prepared.commit) if verify is not None else None
             if detail is not None:
-                return MergeResult("verify_failed", onto, prepared.commit, None, detail, attempt)
+                return VerifyFailed(onto=onto, commit=prepared.commit, detail=detail)
             if await asyncio.to_thread(self.publish, prepared):
-                return MergeResult("merged", onto, prepared.commit, None, None, attempt)
+                return Merged(onto=onto, commit=prepared.commit, tries=tries)
         raise WtaError(
             f"the integration branch '{self.branch}' kept moving while '{change.feature_id}'"
             f" was being integrated ({max_retries + 1} attempts); is another wta running?"
         )
 
-    def _refuse_if_checked_out(self) -> None:
+    def refuse_if_checked_out(self) -> None:
         where = self.repo.checked_out_branches().get(self.branch)
         if where is not None:
             raise RepoError(
