@@ -32,9 +32,9 @@ from worktree_agents.events import (
     VerifyStarted,
     WorkSaved,
     WorktreeCreated,
-    events_path,
     redact,
 )
+from worktree_agents.paths import StatePaths
 
 RUN = RunId("20240101-120000-abcd")
 F = FeatureId("auth")
@@ -124,7 +124,7 @@ def test_one_of_each_covers_every_kind() -> None:
 
 
 def test_every_kind_round_trips(tmp_path: Path) -> None:
-    path = events_path(tmp_path, RUN)
+    path = StatePaths(tmp_path).run_events(RUN)
     assert path == tmp_path / "runs" / f"{RUN}.jsonl"
     log = EventLog(path)
     events = one_of_each()

@@ -35,7 +35,7 @@ def _readers(tmp_path: Path) -> tuple[GitRepo, dict[str, Callable[[], object]]]:
         "checked_out_branches": repo.checked_out_branches,
         "list": manager.list,
         "save_unrecorded_work": lambda: manager.save_unrecorded_work(fid, "refs/wta/x", []),
-        "publish_check": coordinator._refuse_if_checked_out,
+        "publish_check": coordinator.refuse_if_checked_out,
     }
 
 

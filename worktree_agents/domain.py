@@ -1,4 +1,5 @@
-"""Typed ids, feature states and failure reasons, shared by every module."""
+"""Typed ids, and the vocabularies shared by every module: feature states, failure reasons,
+guardrail rules and run statuses."""
 
 from __future__ import annotations
 
@@ -36,3 +37,24 @@ class FailureReason(StrEnum):
     MERGE_VERIFY_FAILED = "merge_verify_failed"
     BLOCKED = "blocked"
     CRASHED = "crashed"
+
+
+class GuardrailRule(StrEnum):
+    """Which guardrail tripped: a feature's diff limits, a fence check around its agent, or
+    a run-wide rule (which stops new attempts)."""
+
+    MAX_CHANGED_FILES = "max_changed_files"
+    MAX_CHANGED_LINES = "max_changed_lines"
+    PROTECTED_PATHS = "protected_paths"
+    STASH = "stash"  # the agent changed the stash, which the user's checkout shares
+    BRANCH = "branch"  # the agent left its feature branch
+    RUN_BUDGET = "run_budget_usd"
+    STOP_AFTER_FAILURES = "stop_after_failures"
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    SUCCESS = "success"
+    PARTIAL = "partial"
+    ERROR = "error"
+    INTERRUPTED = "interrupted"

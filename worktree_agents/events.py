@@ -16,7 +16,14 @@ from typing import Annotated, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from worktree_agents.domain import CommitSha, FailureReason, FeatureId, RunId
+from worktree_agents.domain import (
+    CommitSha,
+    FailureReason,
+    FeatureId,
+    GuardrailRule,
+    RunId,
+    RunStatus,
+)
 from worktree_agents.errors import StoreError
 
 EVENT_SCHEMA = 1
@@ -65,7 +72,7 @@ class RunStarted(Event):
 
 class RunFinished(Event):
     kind: Literal["run_finished"] = "run_finished"
-    status: str
+    status: RunStatus
     merged: int
     failed: int
     skipped: int
@@ -167,7 +174,7 @@ class Skipped(Event):
 class GuardrailTripped(Event):
     kind: Literal["guardrail_tripped"] = "guardrail_tripped"
     feature_id: FeatureId | None  # None: a run-wide rule (run budget, circuit breaker)
-    rule: str
+    rule: GuardrailRule
     detail: str
 
 
@@ -215,10 +222,6 @@ AnyEvent: TypeAlias = Annotated[
     Field(discriminator="kind"),
 ]
 EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
-
-
-def events_path(state_dir: Path, run_id: str) -> Path:
-    return state_dir / "runs" / f"{run_id}.jsonl"
 
 
 def _redacted(event: Event) -> Event:

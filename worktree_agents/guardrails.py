@@ -11,7 +11,7 @@ from typing import Literal
 
 from unidiff.patch import PatchedFile, PatchSet
 
-from worktree_agents.domain import CommitSha
+from worktree_agents.domain import CommitSha, GuardrailRule
 from worktree_agents.git import GitRepo
 from worktree_agents.plan import Guardrails
 
@@ -40,7 +40,6 @@ DIFF_ARGS = (
 C_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
 
 ChangeStatus = Literal["added", "modified", "deleted", "renamed"]
-Rule = Literal["max_changed_files", "max_changed_lines", "protected_paths"]
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,7 @@ class DiffStats:
 class Violation:
     """One broken guardrail, with a one-sentence explanation."""
 
-    rule: Rule
+    rule: GuardrailRule
     detail: str
 
 
@@ -148,7 +147,9 @@ def check_diff(stats: DiffStats, guardrails: Guardrails) -> list[Violation]:
     max_files = guardrails.max_changed_files
     if max_files is not None and stats.files_changed > max_files:
         detail = f"changed {stats.files_changed} files; the limit is {max_files}"
-        violations.append(Violation("max_changed_files", f"{detail} (max_changed_files)"))
+        violations.append(
+            Violation(GuardrailRule.MAX_CHANGED_FILES, f"{detail} (max_changed_files)")
+        )
     max_lines = guardrails.max_changed_lines
     lines = stats.insertions + stats.deletions
     if max_lines is not None and lines > max_lines:
@@ -156,7 +157,9 @@ def check_diff(stats: DiffStats, guardrails: Guardrails) -> list[Violation]:
             f"changed {lines} lines ({stats.insertions} added, {stats.deletions} deleted);"
             f" the limit is {max_lines}"
         )
-        violations.append(Violation("max_changed_lines", f"{detail} (max_changed_lines)"))
+        violations.append(
+            Violation(GuardrailRule.MAX_CHANGED_LINES, f"{detail} (max_changed_lines)")
+        )
     for change in stats.files:
         touched = [p for p in (change.old_path, change.path) if p is not None]
         pattern = next(
@@ -166,7 +169,7 @@ def check_diff(stats: DiffStats, guardrails: Guardrails) -> list[Violation]:
         if pattern is not None:
             shown = " -> ".join(touched)
             detail = f"changed a protected path: {shown} (matches {pattern!r})"
-            violations.append(Violation("protected_paths", detail))
+            violations.append(Violation(GuardrailRule.PROTECTED_PATHS, detail))
     return violations
 
 
@@ -251,19 +254,19 @@ class RunGuard:
     """
 
     def __init__(
-        self, guardrails: Guardrails, on_trip: Callable[[str, str], None] | None = None
+        self, guardrails: Guardrails, on_trip: Callable[[GuardrailRule, str], None] | None = None
     ) -> None:
         self.rails = guardrails
         self.on_trip = on_trip
         self.spent_usd = 0.0
         self.failures_in_a_row = 0
-        self.stopped_by: str | None = None
+        self.stopped_by: GuardrailRule | None = None
 
     def may_start(self) -> bool:
         budget = self.rails.run_budget_usd
         if budget is not None and self.spent_usd >= budget:
             self._trip(
-                "run_budget_usd",
+                GuardrailRule.RUN_BUDGET,
                 f"the run spent ${self.spent_usd:.4f} of its ${budget:.2f} budget;"
                 " no new attempt starts",
             )
@@ -280,11 +283,11 @@ class RunGuard:
         limit = self.rails.stop_after_failures
         if limit is not None and self.failures_in_a_row >= limit:
             self._trip(
-                "stop_after_failures",
+                GuardrailRule.STOP_AFTER_FAILURES,
                 f"{self.failures_in_a_row} features failed in a row; no new feature starts",
             )
 
-    def _trip(self, rule: str, detail: str) -> None:
+    def _trip(self, rule: GuardrailRule, detail: str) -> None:
         if self.stopped_by is None:
             self.stopped_by = rule
             if self.on_trip is not None:

@@ -9,7 +9,14 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from worktree_agents.domain import CommitSha, FailureReason, FeatureId, FeatureState, RunId
+from worktree_agents.domain import (
+    CommitSha,
+    FailureReason,
+    FeatureId,
+    FeatureState,
+    RunId,
+    RunStatus,
+)
 
 _R = TypeVar("_R", "FeatureRecord", "AttemptRecord", "RunRecord")
 
@@ -17,14 +24,6 @@ _R = TypeVar("_R", "FeatureRecord", "AttemptRecord", "RunRecord")
 class AttemptOutcome(StrEnum):
     OK = "ok"
     FAILED = "failed"
-    INTERRUPTED = "interrupted"
-
-
-class RunStatus(StrEnum):
-    RUNNING = "running"
-    SUCCESS = "success"
-    PARTIAL = "partial"
-    ERROR = "error"
     INTERRUPTED = "interrupted"
 
 

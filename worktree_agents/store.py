@@ -13,7 +13,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
-from worktree_agents.domain import CommitSha, FailureReason, FeatureId, FeatureState, RunId
+from worktree_agents.domain import (
+    CommitSha,
+    FailureReason,
+    FeatureId,
+    FeatureState,
+    RunId,
+    RunStatus,
+)
 from worktree_agents.errors import StoreError
 from worktree_agents.records import (
     AttemptOutcome,
@@ -21,7 +28,6 @@ from worktree_agents.records import (
     FeatureRecord,
     FeatureUpdate,
     RunRecord,
-    RunStatus,
     attempt_from_row,
     feature_from_row,
     run_from_row,

@@ -1,0 +1,258 @@
+"""One attempt at one feature, as steps with one job each: find the base, make the
+worktree, run the agent inside the fence, commit what it left, verify, integrate.
+
+A step that fails returns a Failure and the attempt ends there. The fence's checks sit
+around the agent (`_run_agent`): that is the seam for every "before the agent" and "after
+the agent" check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from worktree_agents import failures
+from worktree_agents.agents.base import AgentResult, AgentTask, backend_for
+from worktree_agents.checks import run_feature_checks
+from worktree_agents.context import RunContext
+from worktree_agents.domain import CommitSha, FeatureId, FeatureState
+from worktree_agents.events import (
+    AgentFinished,
+    AgentStarted,
+    GuardrailTripped,
+    ToolUsed,
+    WorkSaved,
+    WorktreeCreated,
+)
+from worktree_agents.failures import Failure
+from worktree_agents.fence import BranchCheck, Check, StashCheck, fenced
+from worktree_agents.git import HEADS
+from worktree_agents.guardrails import check_diff, diff_stats
+from worktree_agents.integrate import integrate
+from worktree_agents.merge import StackConflict, stack_bases
+from worktree_agents.plan import Feature, ResolvedProfile
+from worktree_agents.process import free_port
+from worktree_agents.prompt import build_prompt, build_system_append
+from worktree_agents.store import AttemptRecord, FeatureUpdate
+from worktree_agents.worktrees import Worktree
+
+ATTEMPTS_REF = "refs/wta/attempts"
+SAVED_REF = "refs/wta/saved"
+
+
+class Attempt:
+    """One attempt: `run()` takes it through its steps. `result` and `head` say how far it
+    got, for the record the pipeline closes it with."""
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        feature: Feature,
+        record: AttemptRecord,
+        profile: ResolvedProfile,
+        feedback: str | None,
+    ) -> None:
+        self.ctx = ctx
+        self.feature = feature
+        self.fid: FeatureId = feature.id
+        self.n = record.n
+        self.profile = profile
+        self.feedback = feedback
+        self.files = ctx.paths.attempt(feature.id, record.n)
+        self.checks = [*ctx.loaded.plan.verify.commands, *feature.acceptance]
+        self.result: AgentResult | None = None
+        self.head: CommitSha | None = None
+
+    async def run(self) -> Failure | None:
+        base = await asyncio.to_thread(self._base)
+        if isinstance(base, Failure):
+            return base
+        worktree = await self._worktree(base)
+        task = self._task(worktree)
+        result, findings = await self._run_agent(task, worktree)
+        if findings:
+            return failures.fenced(findings)
+        self.head = await asyncio.to_thread(self._commit_leftovers, worktree)
+        if not result.ok:
+            return failures.agent_failed(result)
+        failure = await self._verify(worktree, task)
+        if failure is not None:
+            return failure
+        if self.ctx.options.no_merge:
+            self.ctx.journal.done(self.fid, self.head)
+            return None
+        return await integrate(self.ctx, self.feature, worktree, self.head, self.files, task)
+
+    # the steps
+
+    def _base(self) -> CommitSha | Failure:
+        """Where the branch starts: the integration tip, or with --no-merge the branches of
+        its dependencies, stacked."""
+        tip = self.ctx.coordinator.tip()
+        assert tip is not None, "the integration branch exists from preflight on"
+        if not self.ctx.options.no_merge or not self.feature.depends_on:
+            return tip
+        tips: list[CommitSha] = []
+        for dep in self.feature.depends_on:
+            record = self.ctx.journal.store.get(dep)
+            if record is not None and record.state is FeatureState.DONE and record.commit_sha:
+                tips.append(record.commit_sha)
+            elif tip not in tips:  # merged already: its work is on the integration branch
+                tips.insert(0, tip)
+        stacked = stack_bases(self.ctx.repo, tips)
+        if isinstance(stacked, StackConflict):
+            return failures.dependencies_conflict(stacked.paths)
+        return stacked.commit
+
+    async def _worktree(self, base: CommitSha) -> Worktree:
+        """Keep unrecorded work on the branch, then a fresh worktree at `base`, recorded."""
+        ctx, fid = self.ctx, self.fid
+        await asyncio.to_thread(self._keep_earlier_work)
+        worktree = await asyncio.to_thread(ctx.worktrees.create, fid, base, reset=True)
+        self.files.dir.mkdir(parents=True, exist_ok=True)
+        store = ctx.journal.store
+        store.annotate_attempt(fid, self.n, base_commit=base, log_path=str(self.files.log))
+        ctx.journal.update(fid, FeatureUpdate(branch=worktree.branch, base_commit=base))
+        created = WorktreeCreated(
+            run_id=ctx.journal.run_id,
+            feature_id=fid,
+            path=str(worktree.path),
+            branch=worktree.branch,
+            base_commit=base,
+        )
+        ctx.journal.emit(created)
+        return worktree
+
+    def _keep_earlier_work(self) -> None:
+        """What a person added on the branch since the last attempt is kept before the reset."""
+        fid = self.fid
+        known = [
+            f"{ATTEMPTS_REF}/{fid}/",
+            f"{SAVED_REF}/{fid}/",
+            HEADS + self.ctx.loaded.plan.run.integration_branch,
+        ]
+        saved_as = f"{SAVED_REF}/{fid}/{self.n}"
+        saved = self.ctx.worktrees.save_unrecorded_work(fid, saved_as, known)
+        if saved is not None:
+            journal = self.ctx.journal
+            journal.emit(WorkSaved(run_id=journal.run_id, feature_id=fid, ref=saved))
+
+    def _task(self, worktree: Worktree) -> AgentTask:
+        prompt = build_prompt(self.feature, self.checks, self.feedback)
+        self.files.prompt.write_text(prompt, encoding="utf-8")
+        return AgentTask(
+            feature_id=self.fid,
+            title=self.feature.display_title,
+            attempt=self.n,
+            run_id=self.ctx.journal.run_id,
+            worktree=worktree.path,
+            base_commit=worktree.base_commit,
+            prompt=prompt,
+            prompt_file=self.files.prompt,
+            log_path=self.files.log,
+            port=free_port(),
+            profile=self.profile,
+            plan_dir=self.ctx.loaded.base_dir,
+            system_append=build_system_append(self.feature, self.checks),
+            resume_session=self._session_to_resume(),
+            on_tool=self._tool_used,
+        )
+
+    def _tool_used(self, tool: str, summary: str) -> None:
+        journal = self.ctx.journal
+        used = ToolUsed(
+            run_id=journal.run_id, feature_id=self.fid, attempt=self.n, tool=tool, summary=summary
+        )
+        journal.emit(used)
+
+    def _session_to_resume(self) -> str | None:
+        """With `resume_on_retry`, a retry continues the failed attempt's Claude session."""
+        if self.profile.backend != "claude" or not self.profile.resume_on_retry:
+            return None
+        previous = self.ctx.journal.store.attempts(self.fid)[:-1]
+        return previous[-1].session_id if previous else None
+
+    async def _run_agent(
+        self, task: AgentTask, worktree: Worktree
+    ) -> tuple[AgentResult, Sequence[failures.Finding]]:
+        """The agent, inside the fence: its checks run before it starts and after it ends."""
+        ctx, profile = self.ctx, self.profile
+        model = profile.model if profile.backend == "claude" else None
+        started = AgentStarted(
+            run_id=ctx.journal.run_id,
+            feature_id=self.fid,
+            attempt=self.n,
+            profile=profile.name,
+            backend=profile.backend,
+            model=model,
+        )
+        ctx.journal.emit(started)
+        checks: list[Check] = [
+            StashCheck(ctx.repo, ctx.stash_lock),
+            BranchCheck(ctx.worktrees, worktree),
+        ]
+        async with fenced(checks) as findings:
+            result = self.result = await backend_for(profile).run(task)
+            ctx.guard.spent(result.cost_usd)
+            ctx.journal.emit(self._finished(result))
+            self._record_result(result)
+        return result, findings
+
+    def _finished(self, result: AgentResult) -> AgentFinished:
+        return AgentFinished(
+            run_id=self.ctx.journal.run_id,
+            feature_id=self.fid,
+            attempt=self.n,
+            ok=result.ok,
+            reason=result.reason,
+            cost_usd=result.cost_usd,
+            turns=result.turns,
+            duration_s=round(result.duration_s, 3),
+        )
+
+    def _record_result(self, result: AgentResult) -> None:
+        """The agent's summary, model and turns (summed over attempts, like cost)."""
+        if not (result.summary or result.model or result.turns is not None):
+            return
+        record = self.ctx.journal.store.get(self.fid)
+        earlier = record.turns if record is not None and record.turns else 0
+        turns = None if result.turns is None else earlier + result.turns
+        changes = FeatureUpdate(summary=result.summary, model=result.model, turns=turns)
+        self.ctx.journal.update(self.fid, changes)
+
+    def _commit_leftovers(self, worktree: Worktree) -> CommitSha:
+        """Commit what the agent left uncommitted (its own commits stay), and keep the
+        attempt's work reachable under refs/wta/attempts. Returns HEAD."""
+        note = f"Work left uncommitted by the agent (attempt {self.n})."
+        message = f"{self.feature.display_title}\n\n{note}"
+        head = self.ctx.worktrees.commit_all(worktree, message)
+        if head != worktree.base_commit:
+            self.ctx.repo.run("update-ref", f"{ATTEMPTS_REF}/{self.fid}/{self.n}", head)
+        return head
+
+    async def _verify(self, worktree: Worktree, task: AgentTask) -> Failure | None:
+        """The diff guardrails, then the verify and acceptance commands, in the worktree."""
+        ctx, fid, head = self.ctx, self.fid, self.head
+        assert head is not None
+        ctx.journal.verifying(fid)
+        stats = await asyncio.to_thread(diff_stats, ctx.repo, worktree.base_commit, head)
+        changes = FeatureUpdate(
+            files_changed=stats.files_changed,
+            insertions=stats.insertions,
+            deletions=stats.deletions,
+        )
+        ctx.journal.update(fid, changes)
+        if stats.files_changed == 0:
+            return failures.no_changes()
+        violations = check_diff(stats, ctx.loaded.plan.guardrails)
+        for v in violations:
+            run_id = ctx.journal.run_id
+            ctx.journal.emit(
+                GuardrailTripped(run_id=run_id, feature_id=fid, rule=v.rule, detail=v.detail)
+            )
+        if violations:
+            return failures.guardrails_broken(violations)
+        report = await run_feature_checks(ctx, fid, self.checks, task, worktree, "feature")
+        if report.failed is not None:
+            return failures.checks_failed(report, report.failed)
+        return None

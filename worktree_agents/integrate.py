@@ -1,0 +1,101 @@
+"""The last step of an attempt: integrate the verified feature onto the integration branch,
+checking the merged result first when the plan asks for it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import assert_never
+
+from worktree_agents import failures
+from worktree_agents.agents.base import AgentTask
+from worktree_agents.checks import run_feature_checks
+from worktree_agents.context import RunContext
+from worktree_agents.domain import CommitSha
+from worktree_agents.errors import GitError
+from worktree_agents.events import Conflict
+from worktree_agents.failures import Failure
+from worktree_agents.merge import AlreadyPresent, Conflicted, FeatureChange, Merged, VerifyFailed
+from worktree_agents.paths import AttemptFiles
+from worktree_agents.plan import Feature
+from worktree_agents.process import append_log
+from worktree_agents.worktrees import Worktree
+
+
+async def integrate(
+    ctx: RunContext,
+    feature: Feature,
+    worktree: Worktree,
+    head: CommitSha,
+    files: AttemptFiles,
+    task: AgentTask,
+) -> Failure | None:
+    """Merge `head` onto the integration branch; the feature ends merged, or the Failure."""
+    fid = feature.id
+    ctx.journal.integrating(fid)
+    change = FeatureChange(fid, feature.display_title, worktree.base_commit, head)
+    verify = _merge_verifier(ctx, worktree, task) if _verify_after_merge(ctx) else None
+    async with ctx.merge_lock:
+        result = await ctx.coordinator.integrate(change, verify)
+    match result:
+        case Conflicted(report=report):
+            ctx.journal.emit(
+                Conflict(
+                    run_id=ctx.journal.run_id,
+                    feature_id=fid,
+                    paths=report.paths,
+                    touched_by=report.touched_by,
+                )
+            )
+            text = "\n".join([*report.messages, "", report.hunks])
+            files.conflict.write_text(text, encoding="utf-8")
+            return failures.conflicted(report)
+        case VerifyFailed(detail=detail):
+            # back onto the feature's branch, so the worktree shows the feature again
+            args = ("checkout", "--quiet", "--force", worktree.branch)
+            await asyncio.to_thread(ctx.repo.run, *args, cwd=worktree.path)
+            return failures.merge_verify_failed(detail)
+        case Merged(commit=merged) | AlreadyPresent(onto=merged):
+            await _merged(ctx, worktree, head, merged, files)
+            return None
+        case _:
+            assert_never(result)
+
+
+async def _merged(
+    ctx: RunContext, worktree: Worktree, head: CommitSha, merged: CommitSha, files: AttemptFiles
+) -> None:
+    # recorded at once: from here on nothing may make this feature run (and merge) again
+    ctx.journal.merged(worktree.feature_id, merged)
+    try:
+        await asyncio.to_thread(ctx.worktrees.move_branch, worktree, head, merged)
+    except GitError as exc:  # the merge stands; only the branch's tip is off
+        note = f"[wta] merged, but {worktree.branch} could not be moved to {merged}: {exc}"
+        append_log(files.log, note)
+
+
+def _verify_after_merge(ctx: RunContext) -> bool:
+    verify = ctx.loaded.plan.verify
+    return verify.after_merge and bool(verify.commands)
+
+
+def _merge_verifier(
+    ctx: RunContext, worktree: Worktree, task: AgentTask
+) -> Callable[[CommitSha], Awaitable[str | None]]:
+    """Check out the merged commit (detached) in the feature's worktree and verify it."""
+    commands = list(ctx.loaded.plan.verify.commands)
+    repo, path = ctx.repo, worktree.path
+
+    async def verify(commit: CommitSha) -> str | None:
+        # a pristine checkout: no build output left by the feature's own checks
+        await asyncio.to_thread(
+            repo.run, "checkout", "--quiet", "--force", "--detach", commit, cwd=path
+        )
+        await asyncio.to_thread(repo.run, "clean", "-ffdq", cwd=path)
+        fid = worktree.feature_id
+        report = await run_feature_checks(ctx, fid, commands, task, worktree, "merge")
+        if report.failed is None:
+            return None
+        return "on the merged result: " + failures.check_detail(report.failed)
+
+    return verify

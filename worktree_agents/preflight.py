@@ -1,0 +1,131 @@
+"""What `wta run` checks before any agent starts, so that a usage error changes nothing:
+the options, the selection, the base, the integration branch and the feature branches.
+It returns a frozen Preflight for the run to use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from worktree_agents.context import RunOptions
+from worktree_agents.domain import BranchName, CommitSha, FeatureId, FeatureState
+from worktree_agents.errors import UsageError
+from worktree_agents.git import GitRepo
+from worktree_agents.merge import MergeCoordinator
+from worktree_agents.plan import LoadedPlan, Plan
+from worktree_agents.recovery import landed, recover, settle
+from worktree_agents.store import Store
+from worktree_agents.worktrees import resolve_worktree_root
+
+
+@dataclass(frozen=True)
+class Preflight:
+    selected: tuple[FeatureId, ...]
+    base_branch: BranchName | None  # None: the base is not a local branch
+    base_commit: CommitSha
+    worktree_root: Path
+    slots: int
+
+
+def check_options(plan: Plan, options: RunOptions) -> None:
+    """The command line's options against the plan: raises UsageError."""
+    unknown = [f for f in options.only if f not in plan.by_id]
+    if unknown:
+        raise UsageError(
+            f"--only names {', '.join(repr(u) for u in unknown)}, which the plan does not"
+            " have; see `wta plan` for the feature ids"
+        )
+    if options.profile is not None and options.profile not in plan.profile_names():
+        raise UsageError(
+            f"--profile {options.profile!r} is not defined; the plan has: "
+            + ", ".join(plan.profile_names())
+        )
+    if options.parallel is not None and options.parallel < 1:
+        raise UsageError("--parallel must be at least 1")
+
+
+def preflight(
+    repo: GitRepo,
+    loaded: LoadedPlan,
+    options: RunOptions,
+    store: Store,
+    coordinator: MergeCoordinator,
+) -> Preflight:
+    """Check everything, settle what a dead run left, and make the integration branch."""
+    plan = loaded.plan
+    store.sync_features([f.id for f in plan.features], {f.id for f in plan.features if f.done})
+    selected = _selection(plan, options, store)
+    base_branch, base_commit = repo.resolve_base(plan.run.base)
+    if base_branch is not None and base_branch == plan.run.integration_branch:
+        raise UsageError(
+            f"the base branch '{base_branch}' is the integration branch; check out the branch"
+            " you want to build on, or set [run] base in wta.toml"
+        )
+    root = resolve_worktree_root(repo, plan.run.worktree_root, loaded.base_dir)
+    coordinator.refuse_if_checked_out()
+    recover(repo, plan, store, base_commit)
+    _check_branches(repo, plan, store, selected, base_commit)
+    coordinator.ensure_branch(base_commit)
+    if options.retry_failed:
+        again = (FeatureState.FAILED, FeatureState.SKIPPED)
+        store.reset([f for f, s in store.states().items() if f in selected and s in again])
+    slots = options.parallel or plan.run.max_parallel
+    return Preflight(selected, base_branch, base_commit, root, slots)
+
+
+def _selection(plan: Plan, options: RunOptions, store: Store) -> tuple[FeatureId, ...]:
+    if not options.only:
+        return tuple(f.id for f in plan.features)
+    chosen = set(options.only)
+    states = store.states()
+    missing = sorted(
+        {
+            dep
+            for fid in chosen
+            for dep in plan.by_id[fid].depends_on
+            if dep not in chosen and states.get(dep) not in options.satisfied
+        }
+    )
+    if missing:
+        raise UsageError(
+            "--only leaves out dependencies that are not merged yet: "
+            + ", ".join(missing)
+            + "; add them to --only, or run them first"
+        )
+    return tuple(f.id for f in plan.features if f.id in chosen)
+
+
+def _check_branches(
+    repo: GitRepo,
+    plan: Plan,
+    store: Store,
+    selected: tuple[FeatureId, ...],
+    base_commit: CommitSha,
+) -> None:
+    """Settle what the integration branch already holds, and never take over a feature
+    branch wta has no record of making.
+
+    A selected feature whose `Wta-Feature` trailer is on the integration branch is merged,
+    whatever the store says (it may have been lost): it is recorded so, never run again.
+    Any other `<prefix><id>` branch unknown to the store is refused.
+    """
+    prefix = plan.run.branch_prefix
+    records = {r.id: r for r in store.all_features()}
+    found = landed(repo, plan, base_commit)
+    for fid in selected:
+        record = records.get(fid)
+        if fid in found and (record is None or record.state is not FeatureState.MERGED):
+            settle(store, plan, fid, found[fid], "(the state had no record of it)")
+    unknown = [
+        prefix + fid
+        for fid in selected
+        if fid not in found
+        and (records.get(fid) is None or records[fid].branch is None)
+        and repo.branch_exists(prefix + fid)
+    ]
+    if unknown:
+        verb, them = ("exists", "it") if len(unknown) == 1 else ("exist", "them")
+        raise UsageError(
+            f"{', '.join(unknown)} already {verb}, but wta has no record of making {them};"
+            f" rename or delete {them} (git branch -m / -D) so wta does not overwrite {them}"
+        )
