@@ -79,7 +79,7 @@ class TokenUsage:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AgentResult:
     """How an attempt ended. `reason` and `detail` are set exactly when `ok` is False."""
 
@@ -179,10 +179,19 @@ def agent_result(
     elif process.killed_for == "cancelled":
         detail = "cancelled"
     elif process.exit_code == 0:
-        return AgentResult(True, None, None, process.duration_s, cost_usd, summary=summary)
+        return AgentResult(
+            ok=True,
+            reason=None,
+            detail=None,
+            duration_s=process.duration_s,
+            cost_usd=cost_usd,
+            summary=summary,
+        )
     else:
         detail = _exit_detail(process.exit_code, process.output_tail)
-    return AgentResult(False, reason, detail, process.duration_s, cost_usd)
+    return AgentResult(
+        ok=False, reason=reason, detail=detail, duration_s=process.duration_s, cost_usd=cost_usd
+    )
 
 
 def _exit_detail(exit_code: int | None, output: str) -> str:

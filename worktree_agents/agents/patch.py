@@ -36,7 +36,11 @@ class PatchAgent(AgentBackend):
             detail = f"no patch for feature '{task.feature_id}' at {default}"
             append_log(task.log_path, NOTE_PREFIX + detail)
             return AgentResult(
-                False, FailureReason.AGENT_ERROR, detail, time.monotonic() - started, 0.0
+                ok=False,
+                reason=FailureReason.AGENT_ERROR,
+                detail=detail,
+                duration_s=time.monotonic() - started,
+                cost_usd=0.0,
             )
         argv = ["git", "apply", "--whitespace=nowarn", str(patch)]
         process = await run_process(
@@ -53,10 +57,10 @@ class PatchAgent(AgentBackend):
             errors = [line for line in lines if line.startswith(("error:", "fatal:"))]
             first = (errors or lines or [f"git apply exited {process.exit_code}"])[0]
             return AgentResult(
-                False,
-                FailureReason.AGENT_ERROR,
-                f"{patch.name} does not apply: {first}",
-                process.duration_s,
-                0.0,
+                ok=False,
+                reason=FailureReason.AGENT_ERROR,
+                detail=f"{patch.name} does not apply: {first}",
+                duration_s=process.duration_s,
+                cost_usd=0.0,
             )
         return agent_result(process, task.profile, summary=f"applied {patch.name}", cost_usd=0.0)
