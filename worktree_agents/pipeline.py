@@ -10,7 +10,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from worktree_agents.agents.base import AgentResult, AgentTask, agent_env, backend_for
+from worktree_agents.agents.base import AgentResult, AgentTask, agent_env
+from worktree_agents.agents.registry import backend_for
 from worktree_agents.domain import (
     CommitSha,
     FailureReason,

@@ -11,6 +11,7 @@ from worktree_agents.agents.base import (
     AgentBackend,
     AgentResult,
     AgentTask,
+    Capabilities,
     agent_env,
     agent_result,
 )
@@ -28,6 +29,7 @@ def patch_path(task: AgentTask) -> tuple[Path, Path]:
 
 class PatchAgent(AgentBackend):
     name: ClassVar[str] = "patch"
+    capabilities: ClassVar[Capabilities] = Capabilities(records_model=False, supports_resume=False)
 
     async def run(self, task: AgentTask) -> AgentResult:
         started = time.monotonic()
