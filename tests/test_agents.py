@@ -5,20 +5,25 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import sys
 import textwrap
 from dataclasses import replace
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from gitutil import git, make_repo
 
-from worktree_agents.agents import AgentResult, AgentTask, backend_for
+from worktree_agents.agents import AgentResult, AgentTask, backend_for, capabilities_for
+from worktree_agents.agents.base import Capabilities
 from worktree_agents.agents.claude import ClaudeAgent
 from worktree_agents.agents.command import CommandAgent
 from worktree_agents.agents.patch import PatchAgent
+from worktree_agents.agents.registry import CAPABILITIES
 from worktree_agents.domain import CommitSha, FailureReason, FeatureId
-from worktree_agents.plan import ResolvedProfile
+from worktree_agents.errors import AgentError
+from worktree_agents.plan import Backend, ResolvedProfile
 
 PROFILE = ResolvedProfile(
     name="default",
@@ -121,6 +126,45 @@ def test_backend_for_each_backend() -> None:
     assert isinstance(backend_for(PROFILE), PatchAgent)
     assert isinstance(backend_for(replace(PROFILE, backend="command")), CommandAgent)
     assert isinstance(backend_for(replace(PROFILE, backend="claude")), ClaudeAgent)
+
+
+def test_capabilities_table_matches_each_backend_class() -> None:
+    # The static table exists so that asking about claude does not import the SDK; it
+    # must say what each class itself declares, for every backend a plan can name.
+    declared = {
+        name: type(backend_for(replace(PROFILE, backend=name))).capabilities
+        for name in get_args(Backend)
+    }
+    assert declared == CAPABILITIES
+    assert {name: capabilities_for(name) for name in get_args(Backend)} == {
+        "claude": Capabilities(records_model=True, supports_resume=True),
+        "command": Capabilities(records_model=False, supports_resume=False),
+        "patch": Capabilities(records_model=False, supports_resume=False),
+    }
+
+
+def test_capabilities_for_imports_no_backend_sdk() -> None:
+    code = (
+        "import sys\n"
+        "from worktree_agents.agents.registry import capabilities_for\n"
+        "capabilities_for('claude')\n"
+        "print(sorted(m for m in sys.modules if 'claude' in m))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out == "[]\n"
+
+
+def test_capabilities_for_an_unknown_backend() -> None:
+    with pytest.raises(AgentError) as caught:
+        capabilities_for("aider")
+    assert str(caught.value) == "the aider backend is not available yet"
+
+
+def test_agent_result_is_built_by_keyword() -> None:
+    with pytest.raises(TypeError):
+        AgentResult(True, None, None, 1.0)  # type: ignore[call-arg]
 
 
 def test_patch_agent_applies_without_committing(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from worktree_agents.errors import UsageError
 from worktree_agents.importers import ImportResult, import_plan, slugify
-from worktree_agents.plan import load_plan_text
+from worktree_agents.plan_load import load_plan_text
 
 AUTOCODER_SCHEMA = (
     "CREATE TABLE features (id INTEGER PRIMARY KEY, priority INTEGER NOT NULL DEFAULT 999, "

@@ -5,12 +5,8 @@ from __future__ import annotations
 import pytest
 
 from worktree_agents.errors import PlanError
-from worktree_agents.plan import (
-    FieldProblem,
-    ResolvedProfile,
-    load_plan_text,
-    parse_duration,
-)
+from worktree_agents.plan import FieldProblem, ResolvedProfile, parse_duration
+from worktree_agents.plan_load import load_plan_text
 from worktree_agents.starter import STARTER_PLAN
 
 PLAN = """

@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from worktree_agents.errors import PlanError
-from worktree_agents.plan import Plan, load_plan_bytes
+from worktree_agents.plan import Plan
+from worktree_agents.plan_load import load_plan_bytes
 
 KEYS = [
     "version", "run", "agent", "agents", "routing", "verify", "guardrails", "feature",

@@ -12,7 +12,8 @@ import asyncio
 from collections.abc import Sequence
 
 from worktree_agents import failures
-from worktree_agents.agents.base import AgentResult, AgentTask, backend_for
+from worktree_agents.agents.base import AgentResult, AgentTask
+from worktree_agents.agents.registry import backend_for, capabilities_for
 from worktree_agents.checks import run_feature_checks
 from worktree_agents.context import RunContext
 from worktree_agents.domain import CommitSha, FeatureId, FeatureState
@@ -167,7 +168,8 @@ class Attempt:
 
     def _session_to_resume(self) -> str | None:
         """With `resume_on_retry`, a retry continues the failed attempt's Claude session."""
-        if self.profile.backend != "claude" or not self.profile.resume_on_retry:
+        resumable = capabilities_for(self.profile.backend).supports_resume
+        if not resumable or not self.profile.resume_on_retry:
             return None
         previous = self.ctx.journal.store.attempts(self.fid)[:-1]
         return previous[-1].session_id if previous else None
@@ -177,7 +179,7 @@ class Attempt:
     ) -> tuple[AgentResult, Sequence[failures.Finding]]:
         """The agent, inside the fence: its checks run before it starts and after it ends."""
         ctx, profile = self.ctx, self.profile
-        model = profile.model if profile.backend == "claude" else None
+        model = profile.model if capabilities_for(profile.backend).records_model else None
         started = AgentStarted(
             run_id=ctx.journal.run_id,
             feature_id=self.fid,

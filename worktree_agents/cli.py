@@ -14,7 +14,7 @@ from worktree_agents.commands.plan import PlanFormat
 from worktree_agents.crashlog import write_crash_log
 from worktree_agents.errors import ExitCode, WtaError
 from worktree_agents.output import envelope, error_entries, print_error, print_json
-from worktree_agents.plan import default_plan_path
+from worktree_agents.plan_load import default_plan_path
 
 app = typer.Typer(
     name="wta",

@@ -6,8 +6,17 @@ from worktree_agents.agents.base import (
     AgentBackend,
     AgentResult,
     AgentTask,
+    Capabilities,
     agent_env,
-    backend_for,
 )
+from worktree_agents.agents.registry import backend_for, capabilities_for
 
-__all__ = ["AgentBackend", "AgentResult", "AgentTask", "agent_env", "backend_for"]
+__all__ = [
+    "AgentBackend",
+    "AgentResult",
+    "AgentTask",
+    "Capabilities",
+    "agent_env",
+    "backend_for",
+    "capabilities_for",
+]

@@ -1,5 +1,6 @@
 """The agent interface: what a backend is given (AgentTask), what it returns (AgentResult),
-the environment every agent runs with, and how a finished process becomes a result."""
+what it can do (Capabilities), the environment every agent runs with, and how a finished
+process becomes a result. Which backend runs a profile is agents/registry.py."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from pathlib import Path
 from typing import ClassVar
 
 from worktree_agents.domain import CommitSha, FailureReason, FeatureId
-from worktree_agents.errors import AgentError
 from worktree_agents.git import SCRUBBED_VARS, git_env
 from worktree_agents.plan import ResolvedProfile
 from worktree_agents.process import ProcessResult
@@ -42,7 +42,8 @@ class AgentTask:
     system_append: str = ""
     # Called with (tool name, a short summary of its input) each time the agent uses a tool.
     on_tool: Callable[[str, str], None] | None = None
-    # A session to resume (claude, `resume_on_retry = true`): the failed attempt's session.
+    # A session to resume (a backend that supports_resume, with `resume_on_retry = true`):
+    # the failed attempt's session.
     resume_session: str | None = None
 
 
@@ -79,7 +80,7 @@ class TokenUsage:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AgentResult:
     """How an attempt ended. `reason` and `detail` are set exactly when `ok` is False."""
 
@@ -95,29 +96,25 @@ class AgentResult:
     usage: TokenUsage | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class Capabilities:
+    """What a backend can do beyond running an attempt, which the pipeline may rely on."""
+
+    # It reports which model answered, so the profile's model is recorded when a feature is
+    # claimed and shown in `agent_started`.
+    records_model: bool
+    # A retry can resume the previous attempt's session (with `resume_on_retry = true`).
+    supports_resume: bool
+
+
 class AgentBackend(ABC):
     """Runs an agent in `task.worktree` and reports how it went; never commits for it."""
 
     name: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
 
     @abstractmethod
     async def run(self, task: AgentTask) -> AgentResult: ...
-
-
-def backend_for(profile: ResolvedProfile) -> AgentBackend:
-    """The backend that runs `profile`."""
-    from worktree_agents.agents.command import CommandAgent
-    from worktree_agents.agents.patch import PatchAgent
-
-    if profile.backend == "patch":
-        return PatchAgent()
-    if profile.backend == "command":
-        return CommandAgent()
-    if profile.backend == "claude":
-        from worktree_agents.agents.claude import ClaudeAgent  # imports the SDK: only if used
-
-        return ClaudeAgent()
-    raise AgentError(f"the {profile.backend} backend is not available yet")
 
 
 def agent_env(task: AgentTask) -> dict[str, str]:
@@ -179,10 +176,19 @@ def agent_result(
     elif process.killed_for == "cancelled":
         detail = "cancelled"
     elif process.exit_code == 0:
-        return AgentResult(True, None, None, process.duration_s, cost_usd, summary=summary)
+        return AgentResult(
+            ok=True,
+            reason=None,
+            detail=None,
+            duration_s=process.duration_s,
+            cost_usd=cost_usd,
+            summary=summary,
+        )
     else:
         detail = _exit_detail(process.exit_code, process.output_tail)
-    return AgentResult(False, reason, detail, process.duration_s, cost_usd)
+    return AgentResult(
+        ok=False, reason=reason, detail=detail, duration_s=process.duration_s, cost_usd=cost_usd
+    )
 
 
 def _exit_detail(exit_code: int | None, output: str) -> str:

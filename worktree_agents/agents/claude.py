@@ -65,6 +65,7 @@ from worktree_agents.agents.base import (
     AgentBackend,
     AgentResult,
     AgentTask,
+    Capabilities,
     TokenUsage,
     format_seconds,
     last_line,
@@ -443,6 +444,7 @@ async def _watch(
 
 class ClaudeAgent(AgentBackend):
     name: ClassVar[str] = "claude"
+    capabilities: ClassVar[Capabilities] = Capabilities(records_model=True, supports_resume=True)
 
     def __init__(
         self,

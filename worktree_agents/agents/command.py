@@ -12,6 +12,7 @@ from worktree_agents.agents.base import (
     AgentBackend,
     AgentResult,
     AgentTask,
+    Capabilities,
     agent_env,
     agent_result,
 )
@@ -36,6 +37,7 @@ def command_argv(command: Sequence[str], task: AgentTask) -> list[str]:
 
 class CommandAgent(AgentBackend):
     name: ClassVar[str] = "command"
+    capabilities: ClassVar[Capabilities] = Capabilities(records_model=False, supports_resume=False)
 
     async def run(self, task: AgentTask) -> AgentResult:
         profile = task.profile

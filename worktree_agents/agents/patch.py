@@ -11,6 +11,7 @@ from worktree_agents.agents.base import (
     AgentBackend,
     AgentResult,
     AgentTask,
+    Capabilities,
     agent_env,
     agent_result,
 )
@@ -28,6 +29,7 @@ def patch_path(task: AgentTask) -> tuple[Path, Path]:
 
 class PatchAgent(AgentBackend):
     name: ClassVar[str] = "patch"
+    capabilities: ClassVar[Capabilities] = Capabilities(records_model=False, supports_resume=False)
 
     async def run(self, task: AgentTask) -> AgentResult:
         started = time.monotonic()
@@ -36,7 +38,11 @@ class PatchAgent(AgentBackend):
             detail = f"no patch for feature '{task.feature_id}' at {default}"
             append_log(task.log_path, NOTE_PREFIX + detail)
             return AgentResult(
-                False, FailureReason.AGENT_ERROR, detail, time.monotonic() - started, 0.0
+                ok=False,
+                reason=FailureReason.AGENT_ERROR,
+                detail=detail,
+                duration_s=time.monotonic() - started,
+                cost_usd=0.0,
             )
         argv = ["git", "apply", "--whitespace=nowarn", str(patch)]
         process = await run_process(
@@ -53,10 +59,10 @@ class PatchAgent(AgentBackend):
             errors = [line for line in lines if line.startswith(("error:", "fatal:"))]
             first = (errors or lines or [f"git apply exited {process.exit_code}"])[0]
             return AgentResult(
-                False,
-                FailureReason.AGENT_ERROR,
-                f"{patch.name} does not apply: {first}",
-                process.duration_s,
-                0.0,
+                ok=False,
+                reason=FailureReason.AGENT_ERROR,
+                detail=f"{patch.name} does not apply: {first}",
+                duration_s=process.duration_s,
+                cost_usd=0.0,
             )
         return agent_result(process, task.profile, summary=f"applied {patch.name}", cost_usd=0.0)

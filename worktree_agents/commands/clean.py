@@ -7,7 +7,7 @@ from pathlib import Path
 from worktree_agents.domain import FeatureState
 from worktree_agents.git import GitRepo
 from worktree_agents.lock import RunLock
-from worktree_agents.plan import load_plan
+from worktree_agents.plan_load import load_plan
 from worktree_agents.store import Store
 from worktree_agents.worktrees import WorktreeManager, resolve_worktree_root
 

@@ -8,7 +8,7 @@ from worktree_agents.demo import EXPECTED_FAILED, EXPECTED_SKIPPED, create_demo_
 from worktree_agents.domain import FeatureState
 from worktree_agents.git import GitRepo
 from worktree_agents.output import envelope, print_json
-from worktree_agents.plan import load_plan
+from worktree_agents.plan_load import load_plan
 from worktree_agents.progress import LinePrinter
 from worktree_agents.runner import Orchestrator, RunOptions
 from worktree_agents.statusview import render_table, status_data

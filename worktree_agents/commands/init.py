@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from worktree_agents.errors import UsageError
-from worktree_agents.plan import load_plan_text
+from worktree_agents.plan_load import load_plan_text
 from worktree_agents.starter import STARTER_PLAN
 
 

@@ -6,7 +6,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from worktree_agents.output import envelope, print_json
-from worktree_agents.plan import load_plan
+from worktree_agents.plan_load import load_plan
 from worktree_agents.planview import (
     json_data,
     render_dot,

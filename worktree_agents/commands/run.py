@@ -7,7 +7,7 @@ from pathlib import Path
 from worktree_agents.errors import ExitCode
 from worktree_agents.git import GitRepo
 from worktree_agents.output import envelope, print_json
-from worktree_agents.plan import load_plan
+from worktree_agents.plan_load import load_plan
 from worktree_agents.progress import LinePrinter
 from worktree_agents.runner import Orchestrator, RunOptions
 from worktree_agents.statusview import render_table, status_data

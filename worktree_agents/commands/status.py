@@ -13,7 +13,8 @@ from worktree_agents.git import GitRepo
 from worktree_agents.lock import RunLock
 from worktree_agents.merge import feature_trailers
 from worktree_agents.output import envelope, print_json
-from worktree_agents.plan import LoadedPlan, load_plan
+from worktree_agents.plan import LoadedPlan
+from worktree_agents.plan_load import load_plan
 from worktree_agents.progress import describe
 from worktree_agents.statusview import render_table, status_data
 from worktree_agents.store import DB_NAME, FeatureRecord, Store
