@@ -42,7 +42,7 @@ def test_open_creates_state_dir_and_stores_schema_version(tmp_path: Path) -> Non
     state_dir = tmp_path / "git" / "wta"
     with Store.open(state_dir) as store:
         assert store.path == state_dir / "state.db"
-    assert SCHEMA_VERSION == 2
+    assert SCHEMA_VERSION == 3
     assert user_version(state_dir / "state.db") == SCHEMA_VERSION
 
 
@@ -82,7 +82,7 @@ def test_newer_schema_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(StoreError) as info:
         Store.open(tmp_path)
     assert info.value.message == (
-        "state was written by a newer wta (schema version 99, this wta knows 2); "
+        "state was written by a newer wta (schema version 99, this wta knows 3); "
         f"upgrade wta or remove {db}"
     )
 
@@ -99,10 +99,10 @@ def test_sync_features_inserts_in_plan_order_and_applies_done(tmp_path: Path) ->
     with Store.open(tmp_path) as store:
         store.sync_features([A, B, C], done={B})
         records = store.all_features()
-        assert [(f.id, f.plan_index, f.state, f.detail) for f in records] == [
-            (A, 0, FeatureState.PENDING, None),
-            (B, 1, FeatureState.MERGED, "done in plan"),
-            (C, 2, FeatureState.PENDING, None),
+        assert [(f.id, f.plan_index, f.state, f.detail, f.done_in_plan) for f in records] == [
+            (A, 0, FeatureState.PENDING, None, False),
+            (B, 1, FeatureState.MERGED, "done in plan", True),
+            (C, 2, FeatureState.PENDING, None, False),
         ]
         # c leaves the plan (its row stays), a moves last, b is no longer done.
         store.sync_features([B, A], done={A})
@@ -350,6 +350,37 @@ def test_a_version_1_database_is_migrated(tmp_path: Path) -> None:
     with Store.open(state_dir) as store:
         run = store.latest_run()
 
-    assert user_version(state_dir / "state.db") == 2
+    assert user_version(state_dir / "state.db") == SCHEMA_VERSION
     assert run is not None
     assert (run.id, run.status, run.cost_usd) == ("r1", "success", 0.0)
+
+
+def test_migration_3_moves_done_in_plan_from_the_detail_to_its_own_column(tmp_path: Path) -> None:
+    from worktree_agents.store import MIGRATIONS
+
+    state_dir = tmp_path / "wta"
+    state_dir.mkdir()
+    conn = sqlite3.connect(state_dir / "state.db")
+    for statements in MIGRATIONS[:2]:
+        for statement in statements:
+            conn.execute(statement)
+    rows = [
+        ("a", 0, "merged", "done in plan"),  # marked done in the plan
+        ("b", 1, "merged", "found on the integration branch after an interrupted run"),
+        ("c", 2, "failed", "done in plan"),  # only the words, not the state: not done
+    ]
+    conn.executemany(
+        "INSERT INTO features (id, plan_index, state, detail, updated_at) VALUES (?, ?, ?, ?, 1)",
+        rows,
+    )
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    conn.close()
+
+    with Store.open(state_dir) as store:
+        got = [(f.id, f.done_in_plan) for f in store.all_features()]
+        store.sync_features([A, B, C], done=())  # no longer done in the plan: back to pending
+        states = store.states()
+
+    assert got == [("a", True), ("b", False), ("c", False)]
+    assert states == {A: FeatureState.PENDING, B: FeatureState.MERGED, C: FeatureState.FAILED}

@@ -13,7 +13,7 @@ from worktree_agents import __version__
 from worktree_agents.commands.plan import PlanFormat
 from worktree_agents.crashlog import write_crash_log
 from worktree_agents.errors import ExitCode, WtaError
-from worktree_agents.output import envelope, error_entries, print_error, print_json
+from worktree_agents.output import envelope, error_entries, error_entry, print_error, print_json
 from worktree_agents.plan_load import default_plan_path
 
 app = typer.Typer(
@@ -234,8 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         return ExitCode.INTERRUPTED
     except TyperException as exc:  # a usage error: click's message, with the usage line
         if _JsonMode.command is not None:
-            error = {"type": "UsageError", "message": exc.format_message(), "where": None,
-                     "field": None, "fix": None}  # fmt: skip
+            error = error_entry("UsageError", exc.format_message())
             print_json(envelope(_JsonMode.command, ExitCode.USAGE, None, [error]))
             return ExitCode.USAGE
         show = getattr(exc, "show", None)
@@ -257,8 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         path = write_crash_log(exc, args)
         if _JsonMode.command is not None:
             message = f"internal error: {type(exc).__name__}: {exc}; crash log: {path}"
-            error = {"type": "InternalError", "message": message, "where": None, "field": None,
-                     "fix": None}  # fmt: skip
+            error = error_entry("InternalError", message)
             print_json(envelope(_JsonMode.command, ExitCode.INTERNAL, None, [error]))
         sys.stderr.write(
             f"wta: internal error: {type(exc).__name__}: {exc}\n"

@@ -19,21 +19,27 @@ def status_for(exit_code: int) -> str:
     return "error"
 
 
+def error_entry(
+    kind: str,
+    message: str,
+    *,
+    where: str | None = None,
+    field: str | None = None,
+    fix: str | None = None,
+) -> dict[str, Any]:
+    """One entry of an envelope's `errors`: every key present, null where it does not apply."""
+    return {"type": kind, "message": message, "where": where, "field": field, "fix": fix}
+
+
 def error_entries(exc: WtaError) -> list[dict[str, Any]]:
     """An error as envelope entries: one per plan problem, else one for the error."""
     kind = type(exc).__name__
     if isinstance(exc, PlanError):
         return [
-            {
-                "type": kind,
-                "message": p.render(),
-                "where": p.where,
-                "field": p.field,
-                "fix": p.fix,
-            }
+            error_entry(kind, p.render(), where=p.where, field=p.field, fix=p.fix)
             for p in exc.problems
         ]
-    return [{"type": kind, "message": exc.message, "where": None, "field": None, "fix": None}]
+    return [error_entry(kind, exc.message)]
 
 
 def envelope(

@@ -51,6 +51,7 @@ class FeatureRecord:
     summary: str | None
     claimed_by: RunId | None
     updated_at: float
+    done_in_plan: bool  # merged because the plan says `done = true`, not by a run
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,7 @@ def feature_from_row(row: sqlite3.Row) -> FeatureRecord:
         state=_enum(FeatureState, "state"),
         reason=_enum(FailureReason, "reason"),
         conflict_paths=lambda r: tuple(json.loads(r["conflict_paths_json"] or "[]")),
+        done_in_plan=lambda r: bool(r["done_in_plan"]),
     )
 
 

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from worktree_agents.domain import FeatureState
-from worktree_agents.git import GitRepo
+from worktree_agents.git import HEADS, GitRepo
 from worktree_agents.plan import Plan
 from worktree_agents.store import FeatureRecord, Store
 
@@ -88,7 +88,7 @@ def status_data(plan: Plan, repo: GitRepo, store: Store | None) -> dict[str, Any
             "branch": plan.run.integration_branch,
             "base": options.get("base_branch") or plan.run.base,
             "base_commit": options.get("base_commit"),
-            "head": repo.rev_parse("refs/heads/" + plan.run.integration_branch),
+            "head": repo.rev_parse(HEADS + plan.run.integration_branch),
         },
         "run": None
         if run is None

@@ -45,7 +45,7 @@ __all__ = [
 
 DB_NAME = "state.db"
 BUSY_TIMEOUT_S = 10.0
-DONE_IN_PLAN = "done in plan"
+DONE_IN_PLAN = "done in plan"  # the detail shown for a feature the plan marks done
 
 # MIGRATIONS[n] takes a database from user_version n to n + 1. Append; never edit.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -105,6 +105,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
     ),
     ("ALTER TABLE runs ADD COLUMN cost_usd REAL NOT NULL DEFAULT 0",),
+    (  # `done = true` in the plan had been kept only as the detail "done in plan"
+        "ALTER TABLE features ADD COLUMN done_in_plan INTEGER NOT NULL DEFAULT 0",
+        "UPDATE features SET done_in_plan = 1 WHERE state = 'merged' AND detail = 'done in plan'",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -247,28 +251,22 @@ class Store:
             conn.execute("UPDATE features SET plan_index = NULL")
             for index, fid in enumerate(ids_in_plan_order):
                 row = conn.execute(
-                    "SELECT state, detail FROM features WHERE id = ?", (fid,)
+                    "SELECT state, done_in_plan FROM features WHERE id = ?", (fid,)
                 ).fetchone()
                 if row is None:
-                    state, detail = (
-                        (FeatureState.MERGED, DONE_IN_PLAN)
-                        if fid in done
-                        else (FeatureState.PENDING, None)
-                    )
                     conn.execute(
-                        "INSERT INTO features (id, plan_index, state, detail, updated_at)"
-                        " VALUES (?, ?, ?, ?, ?)",
-                        (fid, index, state, detail, now),
+                        "INSERT INTO features (id, plan_index, state, updated_at)"
+                        " VALUES (?, ?, ?, ?)",
+                        (fid, index, FeatureState.PENDING, now),
                     )
-                    continue
-                conn.execute("UPDATE features SET plan_index = ? WHERE id = ?", (index, fid))
-                was_done_in_plan = (
-                    row["state"] == FeatureState.MERGED and row["detail"] == DONE_IN_PLAN
-                )
-                if fid in done and row["state"] != FeatureState.MERGED:
+                else:
+                    conn.execute("UPDATE features SET plan_index = ? WHERE id = ?", (index, fid))
+                if fid in done and (row is None or row["state"] != FeatureState.MERGED):
                     self._set(conn, fid, FeatureState.MERGED, None, DONE_IN_PLAN, {}, now)
-                elif fid not in done and was_done_in_plan:
+                    self._update(conn, fid, {"done_in_plan": 1})
+                elif fid not in done and row is not None and row["done_in_plan"]:
                     self._set(conn, fid, FeatureState.PENDING, None, None, {}, now)
+                    self._update(conn, fid, {"done_in_plan": 0})
 
     def get(self, feature_id: FeatureId) -> FeatureRecord | None:
         with self._read() as conn:

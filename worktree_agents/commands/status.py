@@ -9,10 +9,11 @@ from pathlib import Path
 from worktree_agents.domain import FeatureId
 from worktree_agents.errors import UsageError
 from worktree_agents.events import EventLog
-from worktree_agents.git import GitRepo
+from worktree_agents.git import HEADS, GitRepo
 from worktree_agents.lock import RunLock
 from worktree_agents.merge import feature_trailers
 from worktree_agents.output import envelope, print_json
+from worktree_agents.paths import AttemptFiles, StatePaths
 from worktree_agents.plan import LoadedPlan
 from worktree_agents.plan_load import load_plan
 from worktree_agents.progress import describe
@@ -90,7 +91,7 @@ def run_show(repo_dir: Path, plan_path: Path, feature_id: str) -> int:
         lines.append(f"attempt {attempt.n}: {outcome}{why}")
         if attempt.log_path:
             lines.append(f"  log: {attempt.log_path}")
-            conflict = Path(attempt.log_path).with_name("conflict.txt")
+            conflict = AttemptFiles.of_log(attempt.log_path).conflict
             if conflict.exists():
                 lines.append(f"  conflict report: {conflict}")
                 lines += [
@@ -110,12 +111,12 @@ def run_diff(repo_dir: Path, plan_path: Path, feature_id: str) -> int:
             store.close()
     if record is None or record.base_commit is None:
         raise UsageError(f"feature {feature_id!r} has not run yet, so it has no diff")
-    integration = "refs/heads/" + loaded.plan.run.integration_branch
+    integration = HEADS + loaded.plan.run.integration_branch
     commits = [c for c, f in feature_trailers(repo, integration) if f == feature_id]
     if commits:
         start, end = f"{commits[0]}^", commits[-1]
     else:
-        branch_tip = repo.rev_parse("refs/heads/" + record.branch) if record.branch else None
+        branch_tip = repo.rev_parse(HEADS + record.branch) if record.branch else None
         start, end = record.base_commit, branch_tip or record.base_commit
     sys.stdout.write(repo.run("diff", "--no-color", "--no-ext-diff", start, end).stdout)
     return 0
@@ -128,7 +129,7 @@ def run_logs(repo_dir: Path, plan_path: Path, feature_id: str | None, follow: bo
             run = store.latest_run() if store else None
             if run is None:
                 raise UsageError("no run has been recorded in this repository yet")
-            path = repo.state_dir() / "runs" / f"{run.id}.jsonl"
+            path = StatePaths(repo.state_dir()).run_events(run.id)
         else:
             record = _record(store, loaded, feature_id)
             attempts = store.attempts(record.id) if store and record else []
