@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 from gitutil import git
-from runutil import Spec, command_repo, features, wta
+from runutil import Spec, command_profile, command_repo, features, wta
 
 
 @pytest.mark.parametrize(
@@ -24,13 +23,10 @@ def test_routing_and_profile_override(
     args: list[str],
     profiles: dict[str, str],
 ) -> None:
-    repo = command_repo(tmp_path, [Spec("api", {}), Spec("guide", {})])
-    plan = tmp_path / "plan" / "wta.toml"
-    text = plan.read_text().replace('id = "guide"', 'id = "guide"\ncategory = "docs"')
-    script = tmp_path / "agent.py"
-    plan.write_text(
-        text + f'\n[agents.writer]\nbackend = "command"\ncommand = ["{sys.executable}", "{script}",'
-        ' "--writer"]\n\n[routing]\ndocs = "writer"\n'
+    specs = [Spec("api", {}), Spec("guide", {}, extra='category = "docs"')]
+    writer = command_profile(tmp_path / "agent.py", "--writer")
+    repo = command_repo(
+        tmp_path, specs, settings='[routing]\ndocs = "writer"\n', profiles={"writer": writer}
     )
 
     assert wta(repo, "run", *args) == 0
