@@ -9,6 +9,8 @@ import pytest
 from gitutil import git
 from runutil import BASE, Spec, features, plan_repo, wta
 
+from worktree_agents.demo import after_merge_of
+
 
 def test_after_merge_verification_rejects_a_bad_combination(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -17,7 +19,7 @@ def test_after_merge_verification_rejects_a_bad_combination(
     check = "test ! -f left.txt -o ! -f right.txt"
     specs = [
         Spec("left", {"left.txt": "l\n"}),
-        Spec("right", {"right.txt": "r\n"}, acceptance=["sleep 0.5"]),  # merges second
+        Spec("right", {"right.txt": "r\n"}, acceptance=[after_merge_of("left")]),  # merges second
     ]
     settings = (
         f"[verify]\ncommands = ['{check}']\nafter_merge = true\n[guardrails]\nmax_attempts = 1\n"

@@ -10,6 +10,8 @@ import pytest
 from gitutil import git
 from runutil import BASE, Spec, command_repo, features, plan_repo, wta
 
+from worktree_agents.demo import wait_until
+
 
 def test_guardrail_protected_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     specs = [Spec("sneaky", {".github/workflows/ci.yml": "on: push\n", "x.txt": "x\n"})]
@@ -86,7 +88,9 @@ def test_circuit_breaker_stops_new_features(
     specs = [Spec(f"bad{i}", {f"b{i}.txt": "x\n"}, acceptance=["false"]) for i in range(2)]
     specs.append(Spec("later", {"later.txt": "x\n"}, depends_on=["bad0"]))
     specs.append(Spec("good", {"good.txt": "x\n"}, depends_on=["bad1"]))
-    specs.append(Spec("slow", {"slow.txt": "x\n"}, acceptance=["sleep 1"]))
+    # slow passes only once the breaker has tripped, so its merge cannot reset the count first
+    tripped = 'grep -qs guardrail_tripped "$(git rev-parse --git-common-dir)"/wta/runs/*.jsonl'
+    specs.append(Spec("slow", {"slow.txt": "x\n"}, acceptance=[wait_until(tripped, "the trip")]))
     specs.append(Spec("free", {"free.txt": "x\n"}, depends_on=["slow"]))
     settings = "[run]\nmax_parallel = 3\n[guardrails]\nmax_attempts = 1\nstop_after_failures = 2\n"
     repo = plan_repo(tmp_path, specs, BASE, settings)
