@@ -6,6 +6,8 @@ import os
 import subprocess
 from pathlib import Path
 
+from worktree_agents.git import SCRUBBED_VARS
+
 # Pinned so commit hashes are the same on every run and every machine.
 PINNED_GIT_ENV = {
     "GIT_AUTHOR_NAME": "Wta Test",
@@ -18,20 +20,10 @@ PINNED_GIT_ENV = {
     "LC_ALL": "C",
     "LANGUAGE": "C",
 }
-SCRUBBED_GIT_VARS = (
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-    "GIT_COMMON_DIR",
-    "GIT_NAMESPACE",
-    "GIT_PREFIX",
-    "GIT_CONFIG",
-    "GIT_CONFIG_GLOBAL",
-    "GIT_CONFIG_PARAMETERS",
-    "GIT_CONFIG_COUNT",
-)
+# Test-only, on top of what wta itself removes: the tests pin HOME, identities and dates, and
+# configuration passed in through the environment would override them.
+TEST_CONFIG_VARS = ("GIT_CONFIG", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT")
+SCRUBBED_GIT_VARS = (*SCRUBBED_VARS, *TEST_CONFIG_VARS)
 DEFAULT_FILES = {
     "README.md": "# sample\n",
     "src/app.py": "def main() -> None:\n    print('hello')\n",

@@ -7,6 +7,7 @@ the patch. No mocking anywhere.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,9 +15,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+import tomli_w
 from gitutil import SCRUBBED_GIT_VARS, make_repo
 
 from worktree_agents.cli import main
+
+# A small repository for runs whose files do not matter.
+BASE = {"README.md": "# sample\n", "src/core.py": "VALUE = 1\n"}
 
 
 @dataclass
@@ -90,17 +96,36 @@ def write_patch(repo: Path, before: Mapping[str, str], after: Mapping[str, str],
     out.write_bytes(diff.stdout)
 
 
+def agent_toml(profile: Mapping[str, object], name: str = "default") -> str:
+    """One agent profile as TOML: `[agent]` for the default profile, else `[agents.<name>]`."""
+    table = {"agent": profile} if name == "default" else {"agents": {name: profile}}
+    return tomli_w.dumps(table)
+
+
+def command_profile(script: Path, *args: str) -> dict[str, object]:
+    """A profile for the command backend: `script` run by this Python, with `args`."""
+    return {"backend": "command", "command": [sys.executable, str(script), *args]}
+
+
 def plan_repo(
     root: Path,
     specs: Sequence[Spec],
     base: Mapping[str, str] | None = None,
     settings: str = "",
+    *,
+    agent: Mapping[str, object] | None = None,
+    profiles: Mapping[str, Mapping[str, object]] | None = None,
 ) -> Path:
-    """A repository on `main` holding `base`, with wta.toml and patches/ outside the repo."""
+    """A repository on `main` holding `base`, with wta.toml and patches/ outside the repo.
+
+    The default profile is `agent`, else the patch agent on those patches; `profiles` are
+    the other profiles, by name."""
     base = dict(base or {"README.md": "# sample\n"})
     repo = make_repo(root / "repo", base)
     plan_dir = root / "plan"
-    lines = [settings, "[agent]", 'backend = "patch"', f'dir = "{plan_dir / "patches"}"']
+    default = agent or {"backend": "patch", "dir": str(plan_dir / "patches")}
+    lines = [settings, agent_toml(default)]
+    lines += [agent_toml(profile, name) for name, profile in (profiles or {}).items()]
     for spec in specs:
         before = base_state(specs, spec, base)
         write_patch(
@@ -142,3 +167,39 @@ def start_run(repo: Path, *, new_session: bool = False) -> subprocess.Popen[byte
         stderr=subprocess.DEVNULL,
         start_new_session=new_session,
     )
+
+
+AGENT = """\
+import json, os, pathlib, sys
+feature = os.environ["WTA_FEATURE_ID"]
+if feature != "lazy":
+    pathlib.Path(f"{feature}.json").write_text(json.dumps({
+        "argv": sys.argv[1:],
+        "prompt_first_line": open(os.environ["WTA_PROMPT_FILE"]).readline().rstrip(),
+        "attempt": os.environ["WTA_ATTEMPT"],
+    }, sort_keys=True) + "\\n")
+print("agent done for", feature)
+"""
+
+
+def command_repo(
+    root: Path,
+    specs: Sequence[Spec],
+    *,
+    settings: str = "",
+    profiles: Mapping[str, Mapping[str, object]] | None = None,
+) -> Path:
+    """`plan_repo` on BASE whose default profile runs `root/agent.py --id <feature id>` on
+    the command backend; the script is AGENT until a test writes its own."""
+    script = root / "agent.py"
+    script.write_text(AGENT)
+    agent = command_profile(script, "--id", "{feature_id}")
+    return plan_repo(root, specs, BASE, settings, agent=agent, profiles=profiles)
+
+
+def features(capsys: pytest.CaptureFixture[str], repo: Path) -> dict[str, dict[str, object]]:
+    """`wta status --json`'s features, by id (what was captured before is dropped)."""
+    capsys.readouterr()
+    assert wta(repo, "status", "--json") == 0
+    data = json.loads(capsys.readouterr().out)["data"]
+    return {f["id"]: f for f in data["features"]}

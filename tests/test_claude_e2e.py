@@ -24,7 +24,7 @@ import pytest
 from claude_agent_sdk import ClaudeAgentOptions, ResultMessage, query
 from fakeapi import FakeAnthropic, ToolUse, Turn, Usage, bash, text, tools, write
 from gitutil import git, make_repo
-from runutil import wta
+from runutil import agent_toml, wta
 
 CLI = Path(claude_agent_sdk.__file__).parent / "_bundled" / "claude"
 # A model id whose list price the CLI knows: $3 per million input tokens, $15 per million
@@ -289,8 +289,17 @@ def test_wta_run_with_the_real_cli(tmp_path: Path, capsys: pytest.CaptureFixture
     }
     started = time.monotonic()
     with FakeAnthropic(scripts) as api:
-        env = fake_api_env(api, home)
-        env_lines = "\n".join(f"{name} = {json.dumps(value)}" for name, value in env.items())
+        agent = {
+            "backend": "claude",
+            "cli_path": str(CLI),
+            "model": MODEL,
+            "permission_mode": "bypassPermissions",
+            "setting_sources": [],
+            "max_turns": 5,
+            "timeout": "60s",
+            "idle_timeout": "30s",
+            "env": fake_api_env(api, home),
+        }
         plan_dir = tmp_path / "plan"
         plan_dir.mkdir()
         (plan_dir / "wta.toml").write_text(
@@ -299,19 +308,7 @@ def test_wta_run_with_the_real_cli(tmp_path: Path, capsys: pytest.CaptureFixture
 [run]
 max_parallel = 2
 
-[agent]
-backend = "claude"
-cli_path = {json.dumps(str(CLI))}
-model = "{MODEL}"
-permission_mode = "bypassPermissions"
-setting_sources = []
-max_turns = 5
-timeout = "60s"
-idle_timeout = "30s"
-
-[agent.env]
-{env_lines}
-
+{agent_toml(agent)}
 [verify]
 commands = ["python3 -c 'print(1)'"]
 

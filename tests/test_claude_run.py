@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,12 @@ from worktree_agents.events import EventLog, ToolUsed
 FAKE = Path(__file__).with_name("fakeclaude.py")
 
 
-def fake_plan(tmp_path: Path, scenario: str, extra: str = "") -> tuple[Path, Path]:
-    """A repository whose plan runs the claude backend on the fake CLI; (repo, fake state)."""
-    repo = plan_repo(tmp_path, [Spec("feat", {})])
+def fake_plan(
+    tmp_path: Path, scenario: str, extra: Mapping[str, object] | None = None
+) -> tuple[Path, Path]:
+    """A repository whose plan runs the claude backend on the fake CLI; (repo, fake state).
+
+    `extra` is added to the default profile."""
     cli = tmp_path / "bin" / "claude"
     cli.parent.mkdir()
     cli.write_text(
@@ -27,25 +31,19 @@ def fake_plan(tmp_path: Path, scenario: str, extra: str = "") -> tuple[Path, Pat
     cli.chmod(0o755)
     state = tmp_path / "fake"
     state.mkdir()
-    (tmp_path / "plan" / "wta.toml").write_text(
-        f"""
-[agent]
-backend = "claude"
-model = "haiku"
-cli_path = "{cli}"
-env = {{ FAKE_CLAUDE_SCENARIO = "{scenario}", FAKE_CLAUDE_STATE = "{state}" }}
-{extra}
-
-[agents.strong]
-model = "opus"
-
-[guardrails]
-max_attempts = 2
-
-[[feature]]
-id = "feat"
-title = "A feature"
-"""
+    agent = {
+        "backend": "claude",
+        "model": "haiku",
+        "cli_path": str(cli),
+        "env": {"FAKE_CLAUDE_SCENARIO": scenario, "FAKE_CLAUDE_STATE": str(state)},
+        **(extra or {}),
+    }
+    repo = plan_repo(
+        tmp_path,
+        [Spec("feat", {}, extra='title = "A feature"')],
+        settings="[guardrails]\nmax_attempts = 2\n",
+        agent=agent,
+        profiles={"strong": {"model": "opus"}},
     )
     return repo, state
 
@@ -54,7 +52,7 @@ def test_retry_escalates_and_resumes_the_session(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     repo, state = fake_plan(
-        tmp_path, "second_try", 'escalate_to = "strong"\nresume_on_retry = true'
+        tmp_path, "second_try", {"escalate_to": "strong", "resume_on_retry": True}
     )
     capsys.readouterr()
 
@@ -89,9 +87,13 @@ def test_retry_escalates_and_resumes_the_session(
     assert tools == [(2, "Write")]
 
 
-@pytest.mark.parametrize(("extra", "attempts"), [("", 1), ('escalate_to = "strong"', 2)])
+@pytest.mark.parametrize(
+    ("extra", "attempts"),
+    [({}, 1), ({"escalate_to": "strong"}, 2)],
+    ids=["no-escalation", "escalate-to-strong"],
+)
 def test_blocked_is_retried_only_on_another_profile(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: str, attempts: int
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: dict[str, object], attempts: int
 ) -> None:
     repo, _ = fake_plan(tmp_path, "blocked", extra)
     capsys.readouterr()

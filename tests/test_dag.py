@@ -34,6 +34,14 @@ def graph(deps: dict[str, list[str]], estimates: dict[str, float] | None = None)
     )
 
 
+def ids(*names: str) -> tuple[FeatureId, ...]:
+    return tuple(FeatureId(name) for name in names)
+
+
+def by_id(**states: FeatureState) -> dict[FeatureId, FeatureState]:
+    return {FeatureId(name): state for name, state in states.items()}
+
+
 DIAMOND = graph(
     {"base": [], "left": ["base"], "right": ["base"], "top": ["left", "right"], "solo": []}
 )
@@ -48,8 +56,8 @@ def test_critical_path_uses_estimates() -> None:
         {"base": [], "left": ["base"], "right": ["base"], "top": ["left", "right"], "solo": []},
         {"right": 5, "solo": 6},
     )
-    assert critical_path(g) == CriticalPath(("base", "right", "top"), 7.0)
-    assert critical_path(DIAMOND) == CriticalPath(("base", "left", "top"), 3.0)
+    assert critical_path(g) == CriticalPath(ids("base", "right", "top"), 7.0)
+    assert critical_path(DIAMOND) == CriticalPath(ids("base", "left", "top"), 3.0)
     assert lower_bound(g, 1) == 14.0
     assert lower_bound(g, 4) == 7.0
 
@@ -57,7 +65,7 @@ def test_critical_path_uses_estimates() -> None:
 def test_descendants_and_priority() -> None:
     assert descendant_counts(DIAMOND) == {"base": 3, "left": 1, "right": 1, "top": 0, "solo": 0}
     # the critical path first: base (chain of 3) before solo (chain of 1)
-    assert priority_order(DIAMOND, ["solo", "base"]) == ["base", "solo"]
+    assert priority_order(DIAMOND, list(ids("solo", "base"))) == ["base", "solo"]
 
 
 def test_priority_breaks_ties_then_plan_order() -> None:
@@ -68,12 +76,12 @@ def test_priority_breaks_ties_then_plan_order() -> None:
 
 
 def test_ready_set_and_skips() -> None:
-    states = {"base": M, "left": F, "right": P, "top": P, "solo": P}
+    states = by_id(base=M, left=F, right=P, top=P, solo=P)
     assert ready_set(DIAMOND, states) == {"right", "solo"}
     skipped = propagate_skips(DIAMOND, states)
     assert skipped == {"top": "left"}
     chain = graph({"a": [], "b": ["a"], "c": ["b"], "d": ["c"]})
-    because = propagate_skips(chain, {"a": F})
+    because = propagate_skips(chain, by_id(a=F))
     assert because == {"b": "a", "c": "b", "d": "c"}
     assert root_cause(FeatureId("d"), because) == "a"
 

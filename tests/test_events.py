@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from worktree_agents.domain import CommitSha, FailureReason, FeatureId, RunId
+from worktree_agents.domain import (
+    CommitSha,
+    FailureReason,
+    FeatureId,
+    GuardrailRule,
+    RunId,
+    RunStatus,
+)
 from worktree_agents.errors import StoreError
 from worktree_agents.events import (
     EVENT_SCHEMA,
@@ -51,7 +58,7 @@ def one_of_each() -> list[Event]:
         RunFinished(
             run_id=RUN,
             ts=TS,
-            status="partial",
+            status=RunStatus.PARTIAL,
             merged=1,
             failed=1,
             skipped=1,
@@ -99,7 +106,7 @@ def one_of_each() -> list[Event]:
         Conflict(run_id=RUN, ts=TS, feature_id=F, paths=("app.py",), touched_by=(FeatureId("db"),)),
         Skipped(run_id=RUN, ts=TS, feature_id=FeatureId("profile"), because=F),
         GuardrailTripped(
-            run_id=RUN, ts=TS, feature_id=None, rule="run_budget_usd", detail="spent $50.10"
+            run_id=RUN, ts=TS, feature_id=None, rule=GuardrailRule.RUN_BUDGET, detail="spent $50.10"
         ),
         Retry(
             run_id=RUN,

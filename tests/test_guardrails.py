@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from gitutil import SCRUBBED_GIT_VARS, commit, git, make_repo
 
-from worktree_agents.domain import CommitSha
+from worktree_agents.domain import CommitSha, GuardrailRule
 from worktree_agents.git import GitRepo
 from worktree_agents.guardrails import (
     DiffStats,
@@ -138,7 +138,9 @@ def test_max_changed_files_allows_the_limit_and_refuses_one_more() -> None:
     limit = Guardrails(max_changed_files=60)
     assert check_diff(stats_of(60, 1, 1), limit) == []
     assert check_diff(stats_of(61, 1, 1), limit) == [
-        Violation("max_changed_files", "changed 61 files; the limit is 60 (max_changed_files)")
+        Violation(
+            GuardrailRule.MAX_CHANGED_FILES, "changed 61 files; the limit is 60 (max_changed_files)"
+        )
     ]
 
 
@@ -147,7 +149,7 @@ def test_max_changed_lines_counts_insertions_plus_deletions() -> None:
     assert check_diff(stats_of(1, 2000, 1000), limit) == []
     assert check_diff(stats_of(1, 2000, 1001), limit) == [
         Violation(
-            "max_changed_lines",
+            GuardrailRule.MAX_CHANGED_LINES,
             "changed 3001 lines (2000 added, 1001 deleted); the limit is 3000 (max_changed_lines)",
         )
     ]
@@ -168,16 +170,20 @@ def test_every_broken_rule_is_reported_in_order() -> None:
     )
     violations = check_diff(stats, rails)
     assert violations == [
-        Violation("max_changed_files", "changed 3 files; the limit is 2 (max_changed_files)"),
         Violation(
-            "max_changed_lines",
+            GuardrailRule.MAX_CHANGED_FILES, "changed 3 files; the limit is 2 (max_changed_files)"
+        ),
+        Violation(
+            GuardrailRule.MAX_CHANGED_LINES,
             "changed 14 lines (4 added, 10 deleted); the limit is 13 (max_changed_lines)",
         ),
         Violation(
-            "protected_paths",
+            GuardrailRule.PROTECTED_PATHS,
             "changed a protected path: .github/workflows/ci.yml (matches '.github/**')",
         ),
-        Violation("protected_paths", "changed a protected path: wta.toml (matches 'wta.toml')"),
+        Violation(
+            GuardrailRule.PROTECTED_PATHS, "changed a protected path: wta.toml (matches 'wta.toml')"
+        ),
     ]
     assert format_feedback(violations) == (
         "The change was rejected by the plan's guardrails:\n"
@@ -204,7 +210,7 @@ def test_a_rename_out_of_a_protected_directory_is_caught(tmp_path: Path) -> None
     )
     assert check_diff(stats, Guardrails(protected_paths=["wta.toml", ".github/**"])) == [
         Violation(
-            "protected_paths",
+            GuardrailRule.PROTECTED_PATHS,
             "changed a protected path: .github/workflows/ci.yml -> ci.yml (matches '.github/**')",
         )
     ]
@@ -218,7 +224,7 @@ def test_a_rename_into_a_protected_directory_is_caught() -> None:
     )
     assert check_diff(stats, Guardrails(protected_paths=[".github/**"])) == [
         Violation(
-            "protected_paths",
+            GuardrailRule.PROTECTED_PATHS,
             "changed a protected path: evil.yml -> .github/evil.yml (matches '.github/**')",
         )
     ]

@@ -195,7 +195,9 @@ def test_stacked_branch_does_not_apply_its_dependency_twice(s: Setup, mode: Merg
 
     result = asyncio.run(coordinator.integrate(b))
 
-    assert result == Merged(onto=tip, commit=git(s.dir, "rev-parse", INTEGRATION), tries=1)
+    assert result == Merged(
+        onto=tip, commit=CommitSha(git(s.dir, "rev-parse", INTEGRATION)), tries=1
+    )
     assert files_at(s.dir, INTEGRATION) == {
         **BASE_FILES,
         "lib.py": "v1\nv2\n",

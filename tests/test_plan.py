@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from worktree_agents.domain import FeatureId
 from worktree_agents.errors import PlanError
 from worktree_agents.plan import FieldProblem, ResolvedProfile, parse_duration
 from worktree_agents.plan_load import load_plan_text
@@ -92,7 +93,7 @@ def test_profile_inheritance_and_routing() -> None:
     by_id = plan.by_id
     routed = {f.id: plan.profile_for(f) for f in plan.features}
     assert routed == {"auth": "default", "readme": "cheap", "cli": "aider"}
-    assert plan.profile_for(by_id["auth"], override="cheap") == "cheap"
+    assert plan.profile_for(by_id[FeatureId("auth")], override="cheap") == "cheap"
     assert plan.resolve_profile("cheap") == ResolvedProfile(
         name="cheap",
         backend="claude",

@@ -9,6 +9,8 @@ import pytest
 from gitutil import commit, git
 from runutil import Spec, apply, plan_repo, wta
 
+from worktree_agents.demo import after_merge_of
+
 BASE = {
     "README.md": "# sample\n",
     "src/core.py": "def core():\n    return 1\n",
@@ -70,11 +72,11 @@ def test_integration_equals_sequential_application(tmp_path: Path, mode: str) ->
 
 CONFLICT_SPECS = [
     Spec("winner", {"src/core.py": "def core():\n    return 'winner'\n"}),
-    # slower acceptance: it finishes second and loses the race
+    # its acceptance check waits until the winner has merged, so it loses the race
     Spec(
         "loser",
         {"src/core.py": "def core():\n    return 'loser'\n"},
-        acceptance=["sleep 1"],
+        acceptance=[after_merge_of("winner")],
     ),
     Spec("after-loser", {"src/after.py": "x = 1\n"}, depends_on=["loser"]),
     Spec("after-after", {"src/after2.py": "y = 1\n"}, depends_on=["after-loser"]),
@@ -188,7 +190,7 @@ def test_retry_failed_runs_the_failed_feature_again(
         Spec(
             "loser",
             {"src/core.py": "def core():\n    return 'loser'\n"},
-            acceptance=["sleep 1"],
+            acceptance=[after_merge_of("winner")],
             attempt_changes={
                 2: {"src/core.py": "def core():\n    return 'winner'\n", "src/l.py": "L = 1\n"}
             },

@@ -11,7 +11,7 @@ from runutil import Spec, plan_repo, wta
 
 from worktree_agents.cli import main
 
-FEATURE_SCHEMA = {
+FEATURE_SCHEMA: dict[str, type | tuple[type, ...]] = {
     "id": str,
     "title": str,
     "state": str,

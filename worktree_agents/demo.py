@@ -2,6 +2,8 @@
 
 The plan has a chain, a diamond, two independent features that change the same line
 (one loses the race and fails with a conflict) and a dependent of the loser (skipped).
+The loser's acceptance check waits until the winner has merged, so the outcome is the
+same on any machine, however fast or loaded.
 """
 
 from __future__ import annotations
@@ -23,6 +25,27 @@ BASE_FILES = {
     "app/__init__.py": "",
     "app/banner.py": 'BANNER = "Welcome"\n\n\ndef banner() -> str:\n    return BANNER\n',
 }
+
+
+def wait_until(condition: str, what: str, *, polls: int = 600) -> str:
+    """A shell check that runs `condition` every 0.1 s until it succeeds; after `polls`
+    tries (a minute by default) it fails, naming `what` it waited for.
+
+    It holds only the checking feature back: merges and the other features go on meanwhile.
+    """
+    return (
+        f"i=0; until {condition}; do"
+        f' [ $i -lt {polls} ] || {{ echo "gave up waiting for {what}"; exit 1; }};'
+        " i=$((i+1)); sleep 0.1; done"
+    )
+
+
+def after_merge_of(feature: str, integration: str = "wta/integration") -> str:
+    """An acceptance check that passes once `feature` is on `integration` (by its
+    Wta-Feature trailer): the feature that carries it is integrated after `feature`,
+    however fast either one is, which decides a race between two conflicting features."""
+    trailers = f'git log --format="%(trailers:key=Wta-Feature,valueonly)" {integration} --'
+    return wait_until(f"{trailers} | grep -qxF {feature}", f"{feature} on {integration}")
 
 
 @dataclass(frozen=True)
@@ -121,8 +144,8 @@ FEATURES = (
         "banner-fr",
         "A French banner",
         {"app/banner.py": BASE_FILES["app/banner.py"].replace("Welcome", "Bienvenue")},
-        acceptance=('python3 -c "import time; time.sleep(1.5)"',),
-        comment="its acceptance check is slow on purpose, so banner-en merges first",
+        acceptance=(after_merge_of("banner-en"),),
+        comment="its acceptance check waits until banner-en has merged, so banner-en wins",
     ),
     DemoFeature(
         "banner-fr-docs",
