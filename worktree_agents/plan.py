@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from worktree_agents.domain import FeatureId
+from worktree_agents.text import show
 
 if TYPE_CHECKING:
     from worktree_agents.dag import FeatureGraph
@@ -52,14 +53,14 @@ def parse_duration(value: object) -> float:
     elif isinstance(value, str):
         match = _DURATION.fullmatch(value.strip())
         if not value.strip() or match is None:
-            raise FieldProblem(f"{_show(value)} is not a duration", fix)
+            raise FieldProblem(f"{show(value)} is not a duration", fix)
         hours, minutes, secs = (int(g) if g else 0 for g in match.groups())
         seconds = float(hours * 3600 + minutes * 60 + secs)
     else:
-        raise FieldProblem(f"{_show(value)} is not a duration", fix)
+        raise FieldProblem(f"{show(value)} is not a duration", fix)
     if not math.isfinite(seconds) or seconds <= 0 or seconds > _MAX_DURATION_S:
         raise FieldProblem(
-            f"{_show(value)} is out of range: a duration must be above 0 and at most 7 days", fix
+            f"{show(value)} is out of range: a duration must be above 0 and at most 7 days", fix
         )
     return seconds
 
@@ -99,11 +100,6 @@ def branch_name_problem(name: str) -> str | None:
     return None
 
 
-def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -123,7 +119,7 @@ class RunConfig(_Model):
             problem = branch_name_problem(value)
             if problem is not None:
                 raise FieldProblem(
-                    f"{_show(value)} is not a valid branch name: it {problem}",
+                    f"{show(value)} is not a valid branch name: it {problem}",
                     'use a name such as "main" or "wta/integration"',
                 )
         return value
@@ -139,7 +135,7 @@ class RunConfig(_Model):
         problem = branch_name_problem(value + "x")
         if problem is not None:
             raise FieldProblem(
-                f"{_show(value)} cannot start a branch name: it {problem}",
+                f"{show(value)} cannot start a branch name: it {problem}",
                 'use a prefix such as "wta/"',
             )
         return value
@@ -243,14 +239,14 @@ class Feature(_Model):
         fix = 'use lowercase letters, digits, ".", "_" and "-", starting with a letter or digit'
         if len(value) > ID_MAX_LENGTH:
             raise FieldProblem(
-                f"{_show(value)} is longer than {ID_MAX_LENGTH} characters",
+                f"{show(value)} is longer than {ID_MAX_LENGTH} characters",
                 "shorten the id; the title can hold the long name",
             )
         if ID_PATTERN.fullmatch(value) is None:
-            raise FieldProblem(f"{_show(value)} is not a valid id", fix)
+            raise FieldProblem(f"{show(value)} is not a valid id", fix)
         problem = ref_component_problem(value)
         if problem is not None:
-            raise FieldProblem(f"{_show(value)} cannot be part of a branch name: it {problem}", fix)
+            raise FieldProblem(f"{show(value)} cannot be part of a branch name: it {problem}", fix)
         return value
 
     @property
@@ -273,7 +269,7 @@ class Plan(_Model):
     def _version(cls, value: object) -> object:
         if value != PLAN_VERSION or isinstance(value, bool):
             raise FieldProblem(
-                f"version {_show(value)} is not supported; this wta reads version {PLAN_VERSION}",
+                f"version {show(value)} is not supported; this wta reads version {PLAN_VERSION}",
                 f"set version = {PLAN_VERSION}, or upgrade wta",
             )
         return value

@@ -26,6 +26,7 @@ from worktree_agents.plan import (
     RunConfig,
     VerifyConfig,
 )
+from worktree_agents.text import show
 
 TOP = "top level"
 _SECTIONS: dict[str, type[BaseModel]] = {
@@ -90,11 +91,6 @@ def _toml_type(value: object) -> str:
     return "a date or time" if value is not None else "nothing"
 
 
-def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def _number(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
@@ -118,7 +114,7 @@ class _Labels:
         fid = self._id(index) if index < len(self.features) else None
         if fid is None:
             return f"feature #{index + 1}"
-        return f"feature {_show(fid)}" + (f" (#{index + 1})" if self.counts[fid] > 1 else "")
+        return f"feature {show(fid)}" + (f" (#{index + 1})" if self.counts[fid] > 1 else "")
 
 
 def _path(parts: Sequence[int | str]) -> str:
@@ -193,11 +189,11 @@ def _describe(error: ErrorDetails) -> tuple[str, str]:
                 "write each feature as a [[feature]] table (double brackets)",
             )
         return (
-            f"must be {expected}, not {_toml_type(value)} ({_show(value)})",
+            f"must be {expected}, not {_toml_type(value)} ({show(value)})",
             f"write it as {expected}",
         )
     if kind == "literal_error":
-        return f"{_show(value)} is not allowed", f"use one of {ctx.get('expected', '')}"
+        return f"{show(value)} is not allowed", f"use one of {ctx.get('expected', '')}"
     bounds = {
         "greater_than_equal": ("at least {}", "use {} or more", "ge"),
         "greater_than": ("greater than {}", "use a number above {}", "gt"),
@@ -207,12 +203,12 @@ def _describe(error: ErrorDetails) -> tuple[str, str]:
     if kind in bounds:
         words, fix, key = bounds[kind]
         limit = _number(ctx.get(key))
-        return f"must be {words.format(limit)} (got {_show(value)})", fix.format(limit)
+        return f"must be {words.format(limit)} (got {show(value)})", fix.format(limit)
     if kind == "finite_number":
-        return f"must be a finite number (got {_show(value)})", "use an ordinary number"
+        return f"must be a finite number (got {show(value)})", "use an ordinary number"
     if kind in ("too_short", "string_too_short"):
         return "must not be empty", "give it a value, or remove the key"
-    return f"{error['msg']} (got {_show(value)})", "correct the value"
+    return f"{error['msg']} (got {show(value)})", "correct the value"
 
 
 def translate(exc: ValidationError, raw: Mapping[str, Any]) -> list[PlanProblem]:
@@ -277,7 +273,7 @@ def _check_ids_and_deps(
         if count > 1:
             places = ", ".join(f"#{i + 1}" for i, item in items if item.get("id") == fid)
             yield PlanProblem(
-                f"feature {_show(fid)}",
+                f"feature {show(fid)}",
                 "id",
                 f"is used by {count} features ({places})",
                 "give each feature its own id",
@@ -291,7 +287,7 @@ def _check_ids_and_deps(
         for dep, n in Counter(deps).items():
             if n > 1:
                 yield PlanProblem(
-                    where, "depends_on", f"lists {_show(dep)} {n} times", "list it once"
+                    where, "depends_on", f"lists {show(dep)} {n} times", "list it once"
                 )
         for dep in dict.fromkeys(deps):
             if dep == own:
@@ -304,7 +300,7 @@ def _check_ids_and_deps(
                 yield PlanProblem(
                     where,
                     "depends_on",
-                    f"{_show(dep)} is not a feature in this plan",
+                    f"{show(dep)} is not a feature in this plan",
                     f"{hint}add a feature with id {dep!r}, or remove it from depends_on",
                 )
             elif isinstance(own, str):
@@ -323,7 +319,7 @@ def _cycles(graph: nx.DiGraph, order: Mapping[str, int]) -> Iterator[PlanProblem
         cycle = cycle[pivot:] + cycle[:pivot]
         shown = " -> ".join([*cycle, cycle[0]])
         yield PlanProblem(
-            f"feature {_show(cycle[0])}",
+            f"feature {show(cycle[0])}",
             "depends_on",
             f"the dependencies form a cycle: {shown} (each depends on the next)",
             "remove one of these dependencies to break the cycle",

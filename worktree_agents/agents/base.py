@@ -15,11 +15,11 @@ from worktree_agents.domain import CommitSha, FailureReason, FeatureId
 from worktree_agents.git import SCRUBBED_VARS, git_env
 from worktree_agents.plan import ResolvedProfile
 from worktree_agents.process import ProcessResult
+from worktree_agents.text import last_line
 
 # CLAUDECODE makes a nested Claude Code refuse to start; the GIT_* ones would point the
 # agent's git at some other repository than its worktree.
 REMOVED_VARS = ("CLAUDECODE", *SCRUBBED_VARS)
-DETAIL_MAX = 300
 
 
 @dataclass(frozen=True)
@@ -147,15 +147,6 @@ def format_seconds(seconds: float) -> str:
     minutes, secs = divmod(rest, 60)
     parts = [f"{v}{unit}" for v, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if v]
     return "".join(parts) or "0s"
-
-
-def last_line(text: str) -> str | None:
-    """The last non-empty line of `text`, stripped and shortened to DETAIL_MAX characters."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if not lines:
-        return None
-    line = lines[-1]
-    return line if len(line) <= DETAIL_MAX else line[: DETAIL_MAX - 1] + "…"
 
 
 def agent_result(

@@ -61,14 +61,12 @@ from claude_agent_sdk import (
 from claude_agent_sdk._errors import MessageParseError
 
 from worktree_agents.agents.base import (
-    DETAIL_MAX,
     AgentBackend,
     AgentResult,
     AgentTask,
     Capabilities,
     TokenUsage,
     format_seconds,
-    last_line,
 )
 from worktree_agents.agents.claude_launch import (
     PGID_FILE_VAR,
@@ -82,6 +80,7 @@ from worktree_agents.domain import FailureReason
 from worktree_agents.events import redact
 from worktree_agents.plan import PermissionMode, SettingSource
 from worktree_agents.process import NOTE_PREFIX, STDERR_PREFIX, append_log
+from worktree_agents.text import DETAIL_MAX, first_line, last_line, shorten
 
 KillReason: TypeAlias = Literal["timeout", "idle"]
 
@@ -113,16 +112,6 @@ def tool_summary(tool_input: Mapping[str, Any]) -> str:
     if text is None:
         text = json.dumps(tool_input, ensure_ascii=False, separators=(",", ":"))
     return " ".join(text.split())
-
-
-def _shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _one_line(text: str | None) -> str:
-    """The first non-empty line of `text`, stripped and shortened to DETAIL_MAX."""
-    line = next((ln.strip() for ln in (text or "").splitlines() if ln.strip()), "")
-    return _shorten(line, DETAIL_MAX)
 
 
 # The SDK logs a failed CLI at error level; wta reports it in the result and the transcript
@@ -235,7 +224,7 @@ class _Attempt:
             {"summary": str},
         )
         async def feature_done(args: dict[str, Any]) -> dict[str, Any]:
-            self.summary = _shorten(str(args.get("summary", "")).strip(), SUMMARY_CHARS) or None
+            self.summary = shorten(str(args.get("summary", "")).strip(), SUMMARY_CHARS) or None
             text = "Recorded. wta will commit, verify and integrate your work. Stop here."
             return {"content": [{"type": "text", "text": text}]}
 
@@ -288,7 +277,7 @@ class _Attempt:
                     self.log(f"[tool] {block.name} {json.dumps(block.input, ensure_ascii=False)}")
                     if self.task.on_tool is not None:
                         summary = self.redact(tool_summary(block.input))
-                        self.task.on_tool(block.name, _shorten(summary, TOOL_SUMMARY_CHARS))
+                        self.task.on_tool(block.name, shorten(summary, TOOL_SUMMARY_CHARS))
         elif isinstance(message, UserMessage) and isinstance(message.content, list):
             for block in message.content:
                 if isinstance(block, ToolResultBlock):
@@ -318,7 +307,7 @@ class _Attempt:
             content = " ".join(
                 str(part.get("text", "")) for part in content if isinstance(part, dict)
             )
-        text = _shorten(self.redact(" ".join(str(content or "").split())), TOOL_RESULT_CHARS)
+        text = shorten(self.redact(" ".join(str(content or "").split())), TOOL_RESULT_CHARS)
         self.log(f"[tool {'error' if block.is_error else 'result'}] {text}")
 
     async def kill(self) -> None:
@@ -340,14 +329,14 @@ class _Attempt:
             text = "; ".join(e for e in result.errors or [] if e.strip()) or result.result or ""
             if not text.strip() and result.api_error_status is not None:
                 text = f"HTTP {result.api_error_status}"
-            return _one_line(self.redact(text)) or result.subtype
+            return first_line(self.redact(text)) or result.subtype
         return self.stderr_last or "no output on stderr"
 
     def verdict(self) -> _Verdict:
         """How this try ended: ok, a failure reason with one line, or rate limited."""
         result, profile = self.result, self.task.profile
         if self.blocked is not None:
-            return _Verdict(FailureReason.BLOCKED, _one_line(self.blocked))
+            return _Verdict(FailureReason.BLOCKED, first_line(self.blocked))
         if result is not None and result.subtype == "error_max_turns":
             limit = f" (max_turns = {profile.max_turns})" if profile.max_turns else ""
             turns = f"{result.num_turns} turns{limit}"
@@ -396,13 +385,13 @@ class _Attempt:
                 False,
             )
         if isinstance(exc, MessageParseError):
-            return f"Claude Code sent a message wta cannot read: {_one_line(str(exc))}", False
+            return f"Claude Code sent a message wta cannot read: {first_line(str(exc))}", False
         if isinstance(exc, CLIConnectionError):
-            return f"cannot talk to Claude Code: {_one_line(str(exc))}", False
+            return f"cannot talk to Claude Code: {first_line(str(exc))}", False
         if isinstance(exc, ProcessError):
             return f"Claude Code exited {exc.exit_code}: {text}", False
         if exc is not None:
-            return f"Claude Code failed: {_one_line(str(exc)) or type(exc).__name__}", False
+            return f"Claude Code failed: {first_line(str(exc)) or type(exc).__name__}", False
         return f"Claude Code ended without a result: {text}", False
 
     def agent_result(self, verdict: _Verdict, duration_s: float) -> AgentResult:
@@ -414,7 +403,7 @@ class _Attempt:
         return AgentResult(
             ok=ok,
             reason=verdict.reason,
-            detail=None if ok else _shorten(verdict.detail or "", DETAIL_MAX),
+            detail=None if ok else shorten(verdict.detail or "", DETAIL_MAX),
             duration_s=duration_s,
             cost_usd=self.cost,
             turns=self.turns,

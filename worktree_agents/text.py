@@ -1,0 +1,30 @@
+"""Small text helpers for messages: a value shown in a plan error, a line cut to a limit, and
+the first or last line of some output."""
+
+from __future__ import annotations
+
+DETAIL_MAX = 300  # a failure's one-line detail, as kept in results and shown in `wta status`
+SHOW_MAX = 40
+
+
+def show(value: object) -> str:
+    """`value` as Python writes it, cut to SHOW_MAX characters: for a value in an error."""
+    text = repr(value)
+    return text if len(text) <= SHOW_MAX else text[: SHOW_MAX - 3] + "..."
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` if it fits in `limit` characters, else its start and an ellipsis, in `limit`."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def first_line(text: str | None, limit: int = DETAIL_MAX) -> str:
+    """The first non-empty line of `text`, stripped and shortened to `limit` ("" if none)."""
+    line = next((ln.strip() for ln in (text or "").splitlines() if ln.strip()), "")
+    return shorten(line, limit)
+
+
+def last_line(text: str, limit: int = DETAIL_MAX) -> str | None:
+    """The last non-empty line of `text`, stripped and shortened to `limit` (None if none)."""
+    line = next((ln.strip() for ln in reversed(text.splitlines()) if ln.strip()), None)
+    return None if line is None else shorten(line, limit)
