@@ -39,9 +39,9 @@ from worktree_agents.events import (
     VerifyStarted,
     WorkSaved,
     WorktreeCreated,
-    redact,
 )
 from worktree_agents.paths import StatePaths
+from worktree_agents.redaction import redact
 
 RUN = RunId("20240101-120000-abcd")
 F = FeatureId("auth")

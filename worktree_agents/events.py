@@ -1,16 +1,14 @@
 """The run's event log: one typed, versioned pydantic model per kind, appended as JSON lines.
 
-Secrets found in the environment are redacted from every string before it is written.
+Secrets found in the environment are redacted from every string before it is written
+(redaction.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
 import threading
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal, TypeAlias
 
@@ -25,33 +23,13 @@ from worktree_agents.domain import (
     RunStatus,
 )
 from worktree_agents.errors import StoreError
+from worktree_agents.redaction import environ_redactor
+from worktree_agents.text import shorten
 
 EVENT_SCHEMA = 1
 SUMMARY_MAX = 200
-REDACTED = "***"
-SECRET_MIN_LENGTH = 8
-# AUTH(?!OR): GIT_AUTHOR_NAME is no secret, GITHUB_AUTH_TOKEN is.
-_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH(?!OR)")
 
 Stage: TypeAlias = Literal["feature", "merge"]
-
-
-def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
-    """Values of secret-looking variables, longest first so a secret inside another goes too."""
-    env = os.environ if environ is None else environ
-    found = {
-        value
-        for name, value in env.items()
-        if len(value) >= SECRET_MIN_LENGTH and _SECRET_NAME.search(name.upper())
-    }
-    return sorted(found, key=len, reverse=True)
-
-
-def redact(text: str, environ: Mapping[str, str] | None = None) -> str:
-    """Replace every secret value from the environment in `text` with ***."""
-    for value in secret_values(environ):
-        text = text.replace(value, REDACTED)
-    return text
 
 
 class Event(BaseModel):
@@ -112,10 +90,8 @@ class ToolUsed(Event):
     @field_validator("summary")
     @classmethod
     def _shorten(cls, summary: str) -> str:
-        summary = redact(summary)  # before cutting, so no prefix of a secret survives
-        if len(summary) <= SUMMARY_MAX:
-            return summary
-        return summary[: SUMMARY_MAX - 1] + "…"
+        # Redacted before the cut, so that no prefix of a secret survives.
+        return shorten(environ_redactor().redact(summary), SUMMARY_MAX)
 
 
 class AgentFinished(Event):
@@ -225,13 +201,18 @@ EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
 
 
 def _redacted(event: Event) -> Event:
+    redact = environ_redactor().redact
     changes: dict[str, object] = {}
     for name, value in event:  # every plain string; enums and `kind` are fixed vocabulary
         if name != "kind" and type(value) is str:
-            changes[name] = redact(value)
+            redacted: object = redact(value)
         elif isinstance(value, tuple) and all(type(v) is str for v in value):
-            changes[name] = tuple(redact(v) for v in value)
-    return event.model_copy(update=changes)
+            redacted = tuple(redact(v) for v in value)
+        else:
+            continue
+        if redacted != value:
+            changes[name] = redacted
+    return event.model_copy(update=changes) if changes else event
 
 
 class EventLog:

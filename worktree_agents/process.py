@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal, TypeAlias, TypeVar
 
-from worktree_agents.events import REDACTED, SECRET_MIN_LENGTH, secret_values
+from worktree_agents.redaction import Redactor
 
 KillReason: TypeAlias = Literal["timeout", "idle", "cancelled"]
 
@@ -63,23 +63,12 @@ class _Output:
 
     def __init__(self, log: IO[str], env: Mapping[str, str]) -> None:
         self.log = log
-        found = set(secret_values(env)) | set(secret_values(os.environ))
-        # A multi-line secret is also caught line by line, as the log is written by lines.
-        found |= {
-            part for value in found for part in value.splitlines() if len(part) >= SECRET_MIN_LENGTH
-        }
-        self.secrets = sorted(found, key=len, reverse=True)
-        self.overlap = max((len(s) for s in self.secrets), default=1) - 1
+        self.redactor = Redactor(env, os.environ)
         self.tail = ""
         self.last_activity = time.monotonic()
 
-    def redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
-        return text
-
     def write(self, text: str, prefix: str = "", *, keep: bool = True) -> None:
-        text = self.redact(text)
+        text = self.redactor.redact(text)
         self.log.write(prefix + text + "\n")
         self.log.flush()
         if keep:
@@ -101,8 +90,8 @@ async def _pump(stream: asyncio.StreamReader, out: _Output, prefix: str) -> None
         while len(pending) > MAX_LINE_CHARS:
             # Redact before cutting, and hold back a secret's length minus one, so no
             # secret is split between two pieces.
-            pending = out.redact(pending)
-            cut = min(MAX_LINE_CHARS, len(pending) - out.overlap)
+            pending = out.redactor.redact(pending)
+            cut = min(MAX_LINE_CHARS, len(pending) - out.redactor.overlap)
             if cut <= 0:
                 break
             out.write(pending[:cut], prefix)

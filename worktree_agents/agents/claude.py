@@ -77,9 +77,9 @@ from worktree_agents.agents.claude_launch import (
     write_launcher,
 )
 from worktree_agents.domain import FailureReason
-from worktree_agents.events import redact
 from worktree_agents.plan import PermissionMode, SettingSource
 from worktree_agents.process import NOTE_PREFIX, STDERR_PREFIX, append_log
+from worktree_agents.redaction import Redactor
 from worktree_agents.text import DETAIL_MAX, first_line, last_line, shorten
 
 KillReason: TypeAlias = Literal["timeout", "idle"]
@@ -133,7 +133,7 @@ class _Attempt:
     def __init__(self, task: AgentTask, env: Mapping[str, str], workdir: Path) -> None:
         self.task = task
         self.env = env
-        self.secrets_env = {**os.environ, **env}
+        self.redactor = Redactor(os.environ, env)
         self.workdir = workdir
         self.tries = 0
         self.summary: str | None = None
@@ -154,7 +154,7 @@ class _Attempt:
 
     def redact(self, text: str) -> str:
         """`text` without the secrets of wta's and the CLI's environment (before any cut)."""
-        return redact(text, self.secrets_env)
+        return self.redactor.redact(text)
 
     def log(self, line: str) -> None:
         append_log(self.task.log_path, self.redact(line))
