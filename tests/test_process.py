@@ -16,9 +16,11 @@ import pytest
 from worktree_agents.process import (
     MAX_LINE_CHARS,
     TAIL_CHARS,
+    KillReason,
     ProcessResult,
     free_port,
     run_process,
+    watch,
 )
 
 
@@ -105,7 +107,7 @@ def test_wall_timeout_kills_the_group_including_a_grandchild_ignoring_sigterm(
     assert time.monotonic() - started < 9
     assert timeless(result) == ProcessResult(
         None,
-        "timeout",
+        KillReason.TIMEOUT,
         0.0,
         "[wta] timeout: no exit within 0.5s; killing the process group\n"
         "[wta] the process group outlived SIGTERM by 2s; sending SIGKILL\n",
@@ -118,7 +120,10 @@ def test_wall_timeout_kills_a_plain_child(tmp_path: Path) -> None:
     pids = tmp_path / "pids"
     result = run(sh(f"echo $$ > {pids}; exec sleep 60"), tmp_path, timeout_s=0.3)
     assert timeless(result) == ProcessResult(
-        None, "timeout", 0.0, "[wta] timeout: no exit within 0.3s; killing the process group\n"
+        None,
+        KillReason.TIMEOUT,
+        0.0,
+        "[wta] timeout: no exit within 0.3s; killing the process group\n",
     )
     assert gone(int(pids.read_text()), group=True)
     assert result.duration_s < 3
@@ -127,7 +132,10 @@ def test_wall_timeout_kills_a_plain_child(tmp_path: Path) -> None:
 def test_idle_timeout_fires_when_output_stops(tmp_path: Path) -> None:
     result = run(sh("echo hello; sleep 60"), tmp_path, idle_timeout_s=0.5)
     assert timeless(result) == ProcessResult(
-        None, "idle", 0.0, "hello\n[wta] idle: no output for 0.5s; killing the process group\n"
+        None,
+        KillReason.IDLE,
+        0.0,
+        "hello\n[wta] idle: no output for 0.5s; killing the process group\n",
     )
     assert result.duration_s < 3
 
@@ -204,3 +212,58 @@ def test_processes_left_behind_after_a_normal_exit_are_killed(tmp_path: Path) ->
     )
     group, grandchild = map(int, pids.read_text().split())
     assert (gone(group, group=True), gone(grandchild, group=False)) == (True, True)
+
+
+async def _watched(
+    work_s: float, deadline_s: float, idle_timeout_s: float | None, activity_every_s: float
+) -> tuple[KillReason | None, bool]:
+    """watch() over a task that sleeps `work_s`, reporting activity every `activity_every_s`
+    (0: never); returns its answer and whether the task was left running (never cancelled)."""
+    last = time.monotonic()
+
+    async def work() -> None:
+        nonlocal last
+        end = time.monotonic() + work_s
+        while time.monotonic() < end:
+            await asyncio.sleep(activity_every_s or work_s)
+            if activity_every_s:
+                last = time.monotonic()
+
+    task = asyncio.create_task(work())
+    reason = await watch(
+        task,
+        deadline=time.monotonic() + deadline_s,
+        idle_timeout_s=idle_timeout_s,
+        last_activity=lambda: last,
+    )
+    running = not task.done()
+    task.cancel()
+    return reason, running
+
+
+@pytest.mark.parametrize(
+    ("work_s", "deadline_s", "idle_timeout_s", "activity_every_s", "expected"),
+    [
+        (0.05, 5.0, 5.0, 0, (None, False)),  # the work ends first
+        (5.0, 0.2, None, 0, (KillReason.TIMEOUT, True)),  # no idle timeout: the deadline
+        (5.0, 5.0, 0.2, 0, (KillReason.IDLE, True)),  # silent: idle
+        (5.0, 1.0, 0.5, 0.02, (KillReason.TIMEOUT, True)),  # active: the deadline, not idle
+    ],
+)
+def test_watch(
+    work_s: float,
+    deadline_s: float,
+    idle_timeout_s: float | None,
+    activity_every_s: float,
+    expected: tuple[KillReason | None, bool],
+) -> None:
+    assert asyncio.run(_watched(work_s, deadline_s, idle_timeout_s, activity_every_s)) == expected
+
+
+def test_kill_reasons_are_their_names() -> None:
+    # verify.py and base.py compare them with strings and put them in messages.
+    assert [(str(r), f"({r})", r == r.value) for r in KillReason] == [
+        ("timeout", "(timeout)", True),
+        ("idle", "(idle)", True),
+        ("cancelled", "(cancelled)", True),
+    ]

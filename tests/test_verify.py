@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from worktree_agents.process import KillReason
 from worktree_agents.verify import CheckReport, CheckRun, run_checks
 
 
@@ -96,7 +97,7 @@ def test_a_command_that_outlives_the_timeout_is_killed(tmp_path: Path, env: dict
     assert time.monotonic() - started < 5
     note = "[wta] timeout: no exit within 0.5s; killing the process group"
     assert report == CheckReport(
-        ok=False, runs=(CheckRun("sleep 30", False, None, "timeout", 0.0, note + "\n"),)
+        ok=False, runs=(CheckRun("sleep 30", False, None, KillReason.TIMEOUT, 0.0, note + "\n"),)
     )
     assert not (tmp_path / "second-ran").exists()
     assert report.feedback() == (

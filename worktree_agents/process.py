@@ -11,14 +11,13 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any, Literal, TypeAlias, TypeVar
+from typing import IO, Any, TypeVar
 
 from worktree_agents.redaction import Redactor
-
-KillReason: TypeAlias = Literal["timeout", "idle", "cancelled"]
 
 TAIL_CHARS = 4096
 MAX_LINE_CHARS = 64 * 1024  # a longer line is written to the log in pieces
@@ -32,6 +31,14 @@ STDERR_PREFIX = "[stderr] "
 NOTE_PREFIX = "[wta] "
 
 _T = TypeVar("_T")
+
+
+class KillReason(StrEnum):
+    """Why wta killed a child (a process, or the claude CLI): each compares equal to its value."""
+
+    TIMEOUT = "timeout"  # the wall-clock limit
+    IDLE = "idle"  # no output, or no message, for the idle timeout
+    CANCELLED = "cancelled"  # wta itself was cancelled
 
 
 @dataclass(frozen=True)
@@ -213,20 +220,25 @@ async def _exited(proc: asyncio.subprocess.Process) -> int:
     return proc.returncode
 
 
-async def _watch(
-    waiter: asyncio.Task[int], out: _Output, deadline: float, idle_timeout_s: float | None
+async def watch(
+    work: asyncio.Future[Any],
+    *,
+    deadline: float,
+    idle_timeout_s: float | None,
+    last_activity: Callable[[], float],
 ) -> KillReason | None:
-    """Wait for the child to exit; return why it must be killed if a timeout comes first."""
+    """Wait for `work` to finish; return why it must be killed if the deadline (monotonic)
+    comes first, or `idle_timeout_s` passes after `last_activity()`. Never cancels `work`."""
     while True:
         now = time.monotonic()
-        left = deadline - now
-        reason: KillReason = "timeout"
-        if idle_timeout_s is not None and out.last_activity + idle_timeout_s - now < left:
-            left = out.last_activity + idle_timeout_s - now
-            reason = "idle"
+        left, reason = deadline - now, KillReason.TIMEOUT
+        if idle_timeout_s is not None:
+            idle_left = last_activity() + idle_timeout_s - now
+            if idle_left < left:
+                left, reason = idle_left, KillReason.IDLE
         if left <= 0:
             return reason
-        done, _ = await asyncio.wait({waiter}, timeout=left)
+        done, _ = await asyncio.wait({work}, timeout=left)
         if done:
             return None
 
@@ -344,15 +356,20 @@ async def run_process(
         if stdin_data is not None and proc.stdin is not None:
             tasks.append(asyncio.create_task(_feed(proc.stdin, stdin_data)))
         waiter = asyncio.create_task(_exited(proc))
-        killed_for: KillReason | None = "cancelled"  # unless _watch returns
+        killed_for: KillReason | None = KillReason.CANCELLED  # unless watch returns
         try:
-            killed_for = await _watch(waiter, out, started + timeout_s, idle_timeout_s)
+            killed_for = await watch(
+                waiter,
+                deadline=started + timeout_s,
+                idle_timeout_s=idle_timeout_s,
+                last_activity=lambda: out.last_activity,
+            )
         finally:
             why = {
                 None: None,
-                "timeout": f"timeout: no exit within {timeout_s:g}s",
-                "idle": f"idle: no output for {idle_timeout_s or 0:g}s",
-                "cancelled": "cancelled",
+                KillReason.TIMEOUT: f"timeout: no exit within {timeout_s:g}s",
+                KillReason.IDLE: f"idle: no output for {idle_timeout_s or 0:g}s",
+                KillReason.CANCELLED: "cancelled",
             }[killed_for]
             await _shielded(_finish(proc, waiter, tasks, out, why))
         exit_code = None if killed_for is not None else proc.returncode

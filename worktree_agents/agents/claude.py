@@ -35,7 +35,7 @@ import traceback
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeAlias, cast
+from typing import Any, ClassVar, cast
 
 from claude_agent_sdk import (
     AssistantMessage,
@@ -78,11 +78,9 @@ from worktree_agents.agents.claude_launch import (
 )
 from worktree_agents.domain import FailureReason
 from worktree_agents.plan import PermissionMode, SettingSource
-from worktree_agents.process import NOTE_PREFIX, STDERR_PREFIX, append_log
+from worktree_agents.process import NOTE_PREFIX, STDERR_PREFIX, KillReason, append_log, watch
 from worktree_agents.redaction import Redactor
 from worktree_agents.text import DETAIL_MAX, first_line, last_line, shorten
-
-KillReason: TypeAlias = Literal["timeout", "idle"]
 
 WTA_TOOLS = ("mcp__wta__feature_done", "mcp__wta__report_blocked")
 DEFAULT_PERMISSION_MODE: PermissionMode = "bypassPermissions"
@@ -414,23 +412,6 @@ class _Attempt:
         )
 
 
-async def _watch(
-    consumer: asyncio.Task[None], attempt: _Attempt, deadline: float, idle_timeout_s: float
-) -> KillReason | None:
-    """Wait for the query to end; say why it must be killed if a timeout comes first."""
-    while True:
-        now = time.monotonic()
-        left = deadline - now
-        reason: KillReason = "timeout"
-        if attempt.last_message + idle_timeout_s - now < left:
-            left, reason = attempt.last_message + idle_timeout_s - now, "idle"
-        if left <= 0:
-            return reason
-        done, _ = await asyncio.wait({consumer}, timeout=left)
-        if done:
-            return None
-
-
 class ClaudeAgent(AgentBackend):
     name: ClassVar[str] = "claude"
     capabilities: ClassVar[Capabilities] = Capabilities(records_model=True, supports_resume=True)
@@ -477,11 +458,11 @@ class ClaudeAgent(AgentBackend):
             await START_GATE.wait(self.start_spacing_s)
             attempt.begin_try()
             killed_for = await self._try(attempt, attempt.options(launcher), deadline)
-            if killed_for == "timeout":
+            if killed_for == KillReason.TIMEOUT:
                 return _Verdict(
                     FailureReason.TIMEOUT, f"timed out after {format_seconds(profile.timeout_s)}"
                 )
-            if killed_for == "idle":
+            if killed_for == KillReason.IDLE:
                 idle = format_seconds(profile.idle_timeout_s)
                 return _Verdict(FailureReason.IDLE, f"no message from Claude Code for {idle}")
             verdict = attempt.verdict()
@@ -504,8 +485,11 @@ class ClaudeAgent(AgentBackend):
     ) -> KillReason | None:
         consumer = asyncio.create_task(attempt.consume(options))
         try:
-            killed_for = await _watch(
-                consumer, attempt, deadline, attempt.task.profile.idle_timeout_s
+            killed_for = await watch(
+                consumer,
+                deadline=deadline,
+                idle_timeout_s=attempt.task.profile.idle_timeout_s,
+                last_activity=lambda: attempt.last_message,
             )
         except asyncio.CancelledError:
             attempt.log(NOTE_PREFIX + "cancelled; killing Claude Code's process group")
