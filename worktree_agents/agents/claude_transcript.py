@@ -1,0 +1,185 @@
+"""What one attempt of the claude backend records: the transcript (every message of the
+CLI, redacted, in the attempt's log), what wta's tools were told, and what the CLI reported,
+from which come the verdict (claude_errors.py) and the AgentResult."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from claude_agent_sdk import (
+    AssistantMessage,
+    Message,
+    RateLimitEvent,
+    ResultMessage,
+    SystemMessage,
+    TextBlock,
+    ToolResultBlock,
+    ToolUseBlock,
+    UserMessage,
+)
+
+from worktree_agents.agents.base import AgentResult, AgentTask, TokenUsage
+from worktree_agents.agents.claude_errors import (
+    ResultFacts,
+    TryFacts,
+    Verdict,
+    classify,
+    error_text,
+)
+from worktree_agents.process import NOTE_PREFIX, STDERR_PREFIX, append_log
+from worktree_agents.redaction import Redactor
+from worktree_agents.text import DETAIL_MAX, last_line, shorten
+
+TOOL_SUMMARY_CHARS = 160
+TOOL_RESULT_CHARS = 300
+_SUMMARY_KEYS = (
+    "command", "file_path", "path", "pattern", "url", "query", "summary", "reason", "description",
+)  # fmt: skip
+
+
+def tool_summary(tool_input: Mapping[str, Any]) -> str:
+    """One line saying what a tool call does: its command, path or pattern (not shortened)."""
+    text = next(
+        (v for k in _SUMMARY_KEYS if isinstance(v := tool_input.get(k), str) and v.strip()),
+        None,
+    )
+    if text is None:
+        text = json.dumps(tool_input, ensure_ascii=False, separators=(",", ":"))
+    return " ".join(text.split())
+
+
+class Transcript:
+    """What one attempt recorded, over its tries of the CLI: the transcript, what wta's tools
+    were told, and what the CLI reported (costs summed over tries)."""
+
+    def __init__(self, task: AgentTask, redactor: Redactor) -> None:
+        self.task = task
+        self.redact = redactor.redact  # secrets of wta's and the CLI's environment
+        self.summary: str | None = None
+        self.blocked: str | None = None
+        self.cost: float | None = None
+        self.turns: int | None = None
+        self.usage: TokenUsage | None = None
+        self.session_id: str | None = None
+        self.model: str | None = None
+        self.init_model: str | None = None
+        self.stderr_last: str | None = None
+        # What the current try reported, reset by begin_try.
+        self.last_message = time.monotonic()
+        self.result: ResultMessage | None = None
+        self.api_errors: set[str] = set()
+        self.exception: Exception | None = None
+
+    def log(self, line: str) -> None:
+        append_log(self.task.log_path, self.redact(line))
+
+    def on_stderr(self, line: str) -> None:
+        self.log(STDERR_PREFIX + line)
+        self.stderr_last = last_line(self.redact(line)) or self.stderr_last
+
+    def begin_try(self) -> None:
+        self.result = None
+        self.api_errors = set()
+        self.exception = None
+        self.last_message = time.monotonic()
+
+    def end_try(self) -> None:
+        result = self.result
+        if result is None:
+            return
+        if result.total_cost_usd is not None:
+            self.cost = (self.cost or 0.0) + result.total_cost_usd
+        self.turns = (self.turns or 0) + result.num_turns
+        if result.usage:
+            self.usage = (self.usage or TokenUsage()) + TokenUsage.from_api(result.usage)
+
+    def handle(self, message: Message) -> None:
+        self.last_message = time.monotonic()
+        if isinstance(message, AssistantMessage):
+            self._assistant(message)
+        elif isinstance(message, UserMessage) and isinstance(message.content, list):
+            for block in message.content:
+                if isinstance(block, ToolResultBlock):
+                    self._tool_result(block)
+        elif isinstance(message, SystemMessage) and message.subtype == "init":
+            model, session_id = message.data.get("model"), message.data.get("session_id")
+            self.init_model = model if isinstance(model, str) else self.init_model
+            self.session_id = session_id if isinstance(session_id, str) else self.session_id
+        elif isinstance(message, RateLimitEvent):
+            info = message.rate_limit_info
+            if info.status != "allowed":
+                resets = f", resets at {info.resets_at}" if info.resets_at else ""
+                self.log(f"{NOTE_PREFIX}rate limit: {info.status}{resets}")
+        elif isinstance(message, ResultMessage):
+            self.result = message
+            self.session_id = message.session_id or self.session_id
+            cost = "" if message.total_cost_usd is None else f", ${message.total_cost_usd:.4f}"
+            error = ""
+            if message.is_error:
+                error = f": {error_text(ResultFacts.of(message, self.redact), self.stderr_last)}"
+            self.log(
+                f"[result] {message.subtype}, {message.num_turns} turns{cost}, "
+                f"session {message.session_id}{error}"
+            )
+
+    def _assistant(self, message: AssistantMessage) -> None:
+        main = message.parent_tool_use_id is None  # not a subagent's message
+        if main and message.model and not message.model.startswith("<"):  # "<synthetic>"
+            self.model = message.model
+        if message.error:
+            self.api_errors.add(message.error)
+        self.session_id = message.session_id or self.session_id
+        for block in message.content:
+            if isinstance(block, TextBlock) and block.text.strip():
+                self.log(block.text.strip("\n"))
+            elif isinstance(block, ToolUseBlock):
+                self.log(f"[tool] {block.name} {json.dumps(block.input, ensure_ascii=False)}")
+                if self.task.on_tool is not None:
+                    summary = self.redact(tool_summary(block.input))
+                    self.task.on_tool(block.name, shorten(summary, TOOL_SUMMARY_CHARS))
+
+    def _tool_result(self, block: ToolResultBlock) -> None:
+        content = block.content
+        if isinstance(content, list):
+            content = " ".join(
+                str(part.get("text", "")) for part in content if isinstance(part, dict)
+            )
+        text = shorten(self.redact(" ".join(str(content or "").split())), TOOL_RESULT_CHARS)
+        self.log(f"[tool {'error' if block.is_error else 'result'}] {text}")
+
+    def verdict(self) -> Verdict:
+        """How the current try ended, if it ran to its end."""
+        profile = self.task.profile
+        return classify(
+            TryFacts(
+                result=None if self.result is None else ResultFacts.of(self.result, self.redact),
+                api_errors=frozenset(self.api_errors),
+                exception=self.exception,
+                stderr_last=self.stderr_last,
+                blocked=self.blocked,
+                max_turns=profile.max_turns,
+                max_budget_usd=profile.max_budget_usd,
+            )
+        )
+
+    def agent_result(self, verdict: Verdict, duration_s: float) -> AgentResult:
+        ok = verdict.reason is None
+        summary = None
+        if ok:
+            final_text = self.result.result if self.result is not None else None
+            summary = self.summary or last_line(self.redact(final_text or ""))
+        return AgentResult(
+            ok=ok,
+            reason=verdict.reason,
+            detail=None if ok else shorten(verdict.detail or "", DETAIL_MAX),
+            duration_s=duration_s,
+            cost_usd=self.cost,
+            turns=self.turns,
+            summary=summary,
+            session_id=self.session_id,
+            model=self.model or self.init_model,
+            usage=self.usage,
+        )
