@@ -243,6 +243,18 @@ async def watch(
             return None
 
 
+def _kill_note(
+    killed_for: KillReason | None, timeout_s: float, idle_timeout_s: float | None
+) -> str | None:
+    """Why the group is being killed, for the log; None when the child exited by itself."""
+    return {
+        None: None,
+        KillReason.TIMEOUT: f"timeout: no exit within {timeout_s:g}s",
+        KillReason.IDLE: f"idle: no output for {idle_timeout_s or 0:g}s",
+        KillReason.CANCELLED: "cancelled",
+    }[killed_for]
+
+
 async def _finish(
     proc: asyncio.subprocess.Process,
     waiter: asyncio.Task[int],
@@ -365,12 +377,7 @@ async def run_process(
                 last_activity=lambda: out.last_activity,
             )
         finally:
-            why = {
-                None: None,
-                KillReason.TIMEOUT: f"timeout: no exit within {timeout_s:g}s",
-                KillReason.IDLE: f"idle: no output for {idle_timeout_s or 0:g}s",
-                KillReason.CANCELLED: "cancelled",
-            }[killed_for]
+            why = _kill_note(killed_for, timeout_s, idle_timeout_s)
             await _shielded(_finish(proc, waiter, tasks, out, why))
         exit_code = None if killed_for is not None else proc.returncode
         return ProcessResult(exit_code, killed_for, time.monotonic() - started, out.tail)
