@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import tomli_w
 
 from worktree_agents.errors import UsageError
+from worktree_agents.text import show
 
 DB_FORMAT = "features.db"
 JSON_FORMAT = "feature_list.json"
@@ -313,9 +314,6 @@ def _is_kind(value: object, kind: type[Any]) -> bool:
 
 
 def _bad_value(where: str, field: str, expected: str, value: object) -> UsageError:
-    shown = repr(value)
-    if len(shown) > 40:
-        shown = shown[:37] + "..."
     return UsageError(
-        f"{where}: '{field}' is not {expected} (found {shown}). Fix it and import again."
+        f"{where}: '{field}' is not {expected} (found {show(value)}). Fix it and import again."
     )
