@@ -24,7 +24,7 @@ from worktree_agents.events import (
 )
 
 
-def describe(event: Event) -> str | None:
+def describe(event: Event) -> str | None:  # noqa: C901 - one flat case per event kind
     """The line for an event, or None for events too chatty to print."""
     match event:
         case RunStarted():
