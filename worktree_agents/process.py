@@ -319,6 +319,20 @@ async def kill_recorded(record: Path, log_path: Path | None = None) -> list[int]
     return killed
 
 
+def _pipes(
+    proc: asyncio.subprocess.Process, out: _Output, stdin_data: bytes | None
+) -> list[asyncio.Task[None]]:
+    """Tasks that copy the child's stdout and stderr to the log, and feed its stdin."""
+    assert proc.stdout is not None and proc.stderr is not None
+    tasks = [
+        asyncio.create_task(_pump(proc.stdout, out, "")),
+        asyncio.create_task(_pump(proc.stderr, out, STDERR_PREFIX)),
+    ]
+    if stdin_data is not None and proc.stdin is not None:
+        tasks.append(asyncio.create_task(_feed(proc.stdin, stdin_data)))
+    return tasks
+
+
 async def run_process(
     argv: Sequence[str],
     *,
@@ -360,13 +374,7 @@ async def run_process(
             code = 127 if isinstance(exc, FileNotFoundError) else 126
             return ProcessResult(code, None, time.monotonic() - started, out.tail)
         record_process(log_path.with_name(PROCESS_RECORD), proc.pid)
-        assert proc.stdout is not None and proc.stderr is not None
-        tasks = [
-            asyncio.create_task(_pump(proc.stdout, out, "")),
-            asyncio.create_task(_pump(proc.stderr, out, STDERR_PREFIX)),
-        ]
-        if stdin_data is not None and proc.stdin is not None:
-            tasks.append(asyncio.create_task(_feed(proc.stdin, stdin_data)))
+        tasks = _pipes(proc, out, stdin_data)
         waiter = asyncio.create_task(_exited(proc))
         killed_for: KillReason | None = KillReason.CANCELLED  # unless watch returns
         try:
