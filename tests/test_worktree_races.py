@@ -9,14 +9,16 @@ reader must hold it too: then it never sees an entry that wta is still making.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from gitutil import make_repo
+from gitutil import git, make_repo
 from runutil import Spec, plan_repo, wta
 
 from worktree_agents.domain import BranchName, FeatureId
+from worktree_agents.errors import GitError
 from worktree_agents.git import GitRepo
 from worktree_agents.merge import MergeCoordinator
 from worktree_agents.worktrees import WorktreeManager
@@ -76,3 +78,56 @@ def test_wide_plans_on_four_slots_never_crash(tmp_path: Path) -> None:
     for round_ in range(3):
         repo = plan_repo(tmp_path / str(round_), specs, settings="[run]\nmax_parallel = 4\n")
         assert wta(repo, "run", "--json") == 0
+
+
+def _filtered_repo(tmp_path: Path, smudge: str) -> GitRepo:
+    """A repository whose `slow.txt` goes through a smudge filter when it is checked out."""
+    repo_dir = make_repo(
+        tmp_path / "repo", {"slow.txt": "slow\n", ".gitattributes": "slow.txt filter=x\n"}
+    )
+    git(repo_dir, "config", "filter.x.smudge", smudge)
+    git(repo_dir, "config", "filter.x.required", "true")
+    return GitRepo.open(repo_dir)
+
+
+def test_a_worktrees_files_are_written_outside_the_lock(tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    started = tmp_path / "started"
+    # the checkout blocks in the filter until the test has read the worktree list
+    smudge = f"touch {started}; while [ ! -e {release} ]; do sleep 0.01; done; cat"
+    repo = _filtered_repo(tmp_path, smudge)
+    manager = WorktreeManager(repo, tmp_path / "trees", "wta/")
+    made: list[Path] = []
+    thread = threading.Thread(
+        target=lambda: made.append(manager.create(FeatureId("f"), repo.head_commit()).path)
+    )
+    thread.start()
+    for _ in range(6000):  # up to a minute
+        if started.exists():
+            break
+        time.sleep(0.01)
+    listed: list[BranchName | None] = []
+    reader = threading.Thread(target=lambda: listed.extend(e.branch for e in repo.worktrees()))
+    reader.start()
+    reader.join(10)  # not blocked by the checkout: milliseconds
+    blocked = reader.is_alive()
+    release.touch()
+    thread.join()
+    reader.join()
+    assert (blocked, listed, (made[0] / "slow.txt").read_text()) == (
+        False,
+        ["main", "wta/f"],
+        "slow\n",
+    )
+
+
+def test_a_checkout_that_fails_leaves_no_worktree_and_no_branch(tmp_path: Path) -> None:
+    repo = _filtered_repo(tmp_path, "false")
+    manager = WorktreeManager(repo, tmp_path / "trees", "wta/")
+
+    with pytest.raises(GitError):
+        manager.create(FeatureId("f"), repo.head_commit())
+
+    branches = git(repo.toplevel, "branch", "--list", "--format=%(refname)")
+    assert ([e.branch for e in repo.worktrees()], branches) == (["main"], "refs/heads/main")
+    assert not (tmp_path / "trees" / "f").exists()

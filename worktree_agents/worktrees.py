@@ -82,52 +82,72 @@ class WorktreeManager:
 
         With `reset`, an existing worktree at the path is removed (even if dirty) and an
         existing branch is moved to `base_commit`. On failure nothing is left behind.
+
+        Only the worktree's records are made under the worktree lock (`--no-checkout`,
+        milliseconds); its files are written after the lock is released, so other adds,
+        and every reader of worktree metadata (a merge among them), need not wait for a
+        checkout of the whole tree.
         """
         path = self.path_for(feature_id)
         branch = self.branch_for(feature_id)
         ref = HEADS + branch
         with self.repo.worktree_lock():
-            commit = self.repo.rev_parse(base_commit)
-            if commit is None:
-                raise RepoError(f"base commit {base_commit} does not exist in {self.repo.toplevel}")
-            entries = self.repo.worktrees()
-            at_path = _entry_at(entries, path)
-            holder = next((e for e in entries if e.branch == branch), None)
-            if holder is not None and _real(holder.path) != path:
-                raise RepoError(
-                    f"branch '{branch}' is checked out in {holder.path}; wta will not move a branch"
-                    " checked out in another worktree; switch that worktree to another branch"
-                )
-            old_tip = self.repo.rev_parse(ref)
-            if not reset:
-                if at_path is not None or path.exists():
-                    raise RepoError(
-                        f"worktree {path} already exists; remove it first (wta clean)"
-                        " or recreate it with a reset"
-                    )
-                if old_tip is not None:
-                    raise RepoError(
-                        f"branch '{branch}' already exists; delete it first"
-                        " or recreate the worktree with a reset"
-                    )
-            elif at_path is not None:
-                self._remove_unlocked(path, at_path, force=True)
-            if path.exists() and any(path.iterdir()):
-                raise RepoError(
-                    f"{path} exists and is not a worktree of {self.repo.toplevel};"
-                    " move it away, then retry"
-                )
-            self.root.mkdir(parents=True, exist_ok=True)
+            commit, old_tip = self._make_room(path, branch, base_commit, reset=reset)
             path_existed = path.exists()
             flag = "-b" if old_tip is None else "-B"
             try:
-                self.repo.run("worktree", "add", "--quiet", flag, branch, str(path), commit)
+                args = ("worktree", "add", "--quiet", "--no-checkout", flag, branch, str(path))
+                self.repo.run(*args, commit)
                 admin = self.repo.run("rev-parse", "--absolute-git-dir", cwd=path).stdout.strip()
                 (Path(admin) / BASE_FILE).write_text(commit + "\n", encoding="utf-8")
             except BaseException:
                 self._undo_add(path, path_existed, ref, commit, old_tip)
                 raise
+        try:
+            self.repo.run("reset", "--quiet", "--hard", cwd=path)  # the checkout
+        except BaseException:
+            with self.repo.worktree_lock():
+                self._undo_add(path, path_existed, ref, commit, old_tip)
+            raise
         return Worktree(feature_id, path, branch, commit, head=commit)
+
+    def _make_room(
+        self, path: Path, branch: BranchName, base_commit: CommitSha, *, reset: bool
+    ) -> tuple[CommitSha, CommitSha | None]:
+        """Check that the worktree can be made (with `reset`, remove the old one); return the
+        base commit, and the branch's tip if it exists. Called under the worktree lock."""
+        commit = self.repo.rev_parse(base_commit)
+        if commit is None:
+            raise RepoError(f"base commit {base_commit} does not exist in {self.repo.toplevel}")
+        entries = self.repo.worktrees()
+        at_path = _entry_at(entries, path)
+        holder = next((e for e in entries if e.branch == branch), None)
+        if holder is not None and _real(holder.path) != path:
+            raise RepoError(
+                f"branch '{branch}' is checked out in {holder.path}; wta will not move a branch"
+                " checked out in another worktree; switch that worktree to another branch"
+            )
+        old_tip = self.repo.rev_parse(HEADS + branch)
+        if not reset:
+            if at_path is not None or path.exists():
+                raise RepoError(
+                    f"worktree {path} already exists; remove it first (wta clean)"
+                    " or recreate it with a reset"
+                )
+            if old_tip is not None:
+                raise RepoError(
+                    f"branch '{branch}' already exists; delete it first"
+                    " or recreate the worktree with a reset"
+                )
+        elif at_path is not None:
+            self._remove_unlocked(path, at_path, force=True)
+        if path.exists() and any(path.iterdir()):
+            raise RepoError(
+                f"{path} exists and is not a worktree of {self.repo.toplevel};"
+                " move it away, then retry"
+            )
+        self.root.mkdir(parents=True, exist_ok=True)
+        return commit, old_tip
 
     def list(self) -> builtins.list[Worktree]:
         """The feature worktrees under the root: on their feature's branch, or detached
