@@ -303,3 +303,14 @@ def test_four_processes_creating_four_worktrees_each(setup: Setup, tmp_path: Pat
     expected = sorted(str(setup.root / f"p{w}-{n}") for w in range(4) for n in range(4))
     assert linked_worktrees(setup.dir) == expected
     assert user_state(setup.dir) == before
+
+
+def test_a_failing_post_checkout_hook_does_not_stop_a_worktree(setup: Setup) -> None:
+    hook = setup.dir / ".git" / "hooks" / "post-checkout"
+    hook.write_text("#!/bin/sh\necho the hook ran >> hook.log\nexit 1\n")
+    hook.chmod(0o755)
+
+    made = setup.manager.create(FeatureId("auth"), setup.first)
+
+    assert (made.head, (made.path / "app.txt").read_text()) == (setup.first, "one\n")
+    assert not (made.path / "hook.log").exists()
