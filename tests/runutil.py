@@ -12,14 +12,16 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import tomli_w
 from gitutil import SCRUBBED_GIT_VARS, make_repo
 
 from worktree_agents.cli import main
+from worktree_agents.plan import ResolvedProfile
 
 # A small repository for runs whose files do not matter.
 BASE = {"README.md": "# sample\n", "src/core.py": "VALUE = 1\n"}
@@ -94,6 +96,33 @@ def write_patch(repo: Path, before: Mapping[str, str], after: Mapping[str, str],
         ["git", "diff", "-M", old, new], cwd=repo, env=env, capture_output=True, check=True
     )
     out.write_bytes(diff.stdout)
+
+
+UNIT_PROFILE = ResolvedProfile(
+    name="default",
+    backend="patch",
+    model=None,
+    fallback_model=None,
+    max_turns=None,
+    max_budget_usd=None,
+    timeout_s=20.0,
+    idle_timeout_s=20.0,
+    escalate_to=None,
+    env={},
+    command=None,
+    dir="patches",
+    cli_path=None,
+    permission_mode=None,
+    allowed_tools=None,
+    disallowed_tools=None,
+    setting_sources=None,
+)
+
+
+def resolved_profile(**changes: Any) -> ResolvedProfile:
+    """A resolved profile as a unit test wants it: the patch backend, 20 s timeouts and
+    nothing else set, with `changes` on top."""
+    return replace(UNIT_PROFILE, **changes)
 
 
 def agent_toml(profile: Mapping[str, object], name: str = "default") -> str:

@@ -14,6 +14,7 @@ from typing import get_args
 
 import pytest
 from gitutil import git, make_repo
+from runutil import resolved_profile
 
 from worktree_agents.agents import AgentResult, AgentTask, backend_for, capabilities_for
 from worktree_agents.agents.base import Capabilities
@@ -25,25 +26,7 @@ from worktree_agents.domain import CommitSha, FailureReason, FeatureId
 from worktree_agents.errors import AgentError
 from worktree_agents.plan import Backend, ResolvedProfile
 
-PROFILE = ResolvedProfile(
-    name="default",
-    backend="patch",
-    model=None,
-    fallback_model=None,
-    max_turns=None,
-    max_budget_usd=None,
-    timeout_s=20.0,
-    idle_timeout_s=20.0,
-    escalate_to=None,
-    env={},
-    command=None,
-    dir="patches",
-    cli_path=None,
-    permission_mode=None,
-    allowed_tools=None,
-    disallowed_tools=None,
-    setting_sources=None,
-)
+PROFILE = resolved_profile()
 
 README_PATCH = """\
 diff --git a/README.md b/README.md

@@ -13,13 +13,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from runutil import resolved_profile
 
 from worktree_agents.agents import AgentResult, AgentTask, backend_for, claude_launch
 from worktree_agents.agents.base import TokenUsage
 from worktree_agents.agents.claude import ClaudeAgent
 from worktree_agents.agents.claude_launch import StartGate
 from worktree_agents.domain import CommitSha, FailureReason, FeatureId
-from worktree_agents.plan import Feature, ResolvedProfile
+from worktree_agents.plan import Feature
 from worktree_agents.prompt import build_system_append
 
 FAKE = Path(__file__).with_name("fakeclaude.py")
@@ -37,25 +38,7 @@ FEATURE = Feature(
 )
 APPEND = build_system_append(FEATURE, ["pytest -q", "pytest tests/test_auth.py -q"])
 
-PROFILE = ResolvedProfile(
-    name="default",
-    backend="claude",
-    model="sonnet",
-    fallback_model=None,
-    max_turns=None,
-    max_budget_usd=None,
-    timeout_s=20.0,
-    idle_timeout_s=20.0,
-    escalate_to=None,
-    env={},
-    command=None,
-    dir="patches",
-    cli_path=None,
-    permission_mode=None,
-    allowed_tools=None,
-    disallowed_tools=None,
-    setting_sources=None,
-)
+PROFILE = resolved_profile(backend="claude", model="sonnet")
 
 
 class Setup:

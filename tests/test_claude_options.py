@@ -7,31 +7,14 @@ import asyncio
 from pathlib import Path
 
 from claude_agent_sdk import ClaudeAgentOptions
+from runutil import resolved_profile
 
 from worktree_agents.agents import AgentTask
 from worktree_agents.agents.claude_options import build_options, wta_server, wta_tools
 from worktree_agents.domain import CommitSha, FeatureId
 from worktree_agents.plan import ResolvedProfile
 
-NOTHING_SET = ResolvedProfile(
-    name="default",
-    backend="claude",
-    model=None,
-    fallback_model=None,
-    max_turns=None,
-    max_budget_usd=None,
-    timeout_s=60.0,
-    idle_timeout_s=30.0,
-    escalate_to=None,
-    env={},
-    command=None,
-    dir="patches",
-    cli_path=None,
-    permission_mode=None,
-    allowed_tools=None,
-    disallowed_tools=None,
-    setting_sources=None,
-)
+NOTHING_SET = resolved_profile(backend="claude", timeout_s=60.0, idle_timeout_s=30.0)
 EVERYTHING_SET = ResolvedProfile(
     name="strong",
     backend="claude",
