@@ -15,6 +15,7 @@ from worktree_agents.guardrails import (
     DiffStats,
     FileChange,
     Violation,
+    _compile,
     check_diff,
     diff_stats,
     format_feedback,
@@ -230,6 +231,12 @@ def test_a_rename_into_a_protected_directory_is_caught() -> None:
     ]
 
 
+@pytest.fixture(autouse=True)
+def fresh_glob_cache() -> None:
+    """Compile every pattern anew: a cache another test filled must not decide a result."""
+    _compile.cache_clear()
+
+
 PROTECTED = [".github/**", "wta.toml", "src/*.py", "**/secrets.txt", "docs/?.md"]
 
 
@@ -278,6 +285,75 @@ def test_matches_protected(path: str, expected: str | None) -> None:
         ("migrations/[!0-9]*.sql", "migrations/init.sql", True),
         ("Makefile", "makefile", False),  # case-sensitive, like git
         ("a+b(c).txt", "a+b(c).txt", True),  # regex characters are literal
+        # `*` and `?` stay within a segment; `**` spans segments only as a whole segment
+        ("*", "a.txt", True),
+        ("*", "dir/a.txt", True),  # "dir" matches, and a directory covers its contents
+        ("*.md", "docs/a.md", False),
+        ("docs/*", "docs/a/b.md", True),
+        ("docs/*.md", "docs/a/b.md", False),
+        ("a*c", "a/c", False),
+        ("a/*/c", "a/b/c", True),
+        ("a/*/c", "a/b/x/c", False),
+        ("a/**/c", "a/b/x/c", True),
+        ("a/**/c", "ab/c", False),
+        ("**/x", "x", True),
+        ("**/x", "p/q/x", True),
+        ("**/x", "p/qx", False),
+        ("x/**", "x", False),
+        ("x/**", "x/y", True),
+        ("a**", "abc/d", True),  # not a whole segment: one more `*`
+        ("a**", "b/abc", False),
+        ("a/**b", "a/xb", True),
+        ("a/**b", "a/x/yb", False),
+        ("b**/c", "bx/c", True),
+        ("b**/c", "bx/y/c", False),
+        ("?", "a", True),
+        ("?", "ab", False),
+        ("a?c", "a/c", False),
+        # directory patterns
+        ("docs", "docs", True),
+        ("docs/", "docs", False),  # a trailing slash is a directory only
+        ("docs/", "docs/x.md", True),
+        ("docs/", "sub/docs/x.md", False),
+        ("docs", "docsx/a.md", False),
+        # character classes
+        ("[ab].txt", "a.txt", True),
+        ("[ab].txt", "c.txt", False),
+        ("[a-c].txt", "b.txt", True),
+        ("[a-c].txt", "d.txt", False),
+        ("[!ab].txt", "c.txt", True),
+        ("[!ab].txt", "a.txt", False),
+        ("[^ab].txt", "c.txt", True),
+        ("[^ab].txt", "b.txt", False),
+        ("x[!a]y", "x/y", False),  # a negated class never matches a slash
+        ("[]a].txt", "].txt", True),  # a leading `]` is a member
+        ("[]a].txt", "a.txt", True),
+        ("[[].txt", "[.txt", True),
+        ("[\\].txt", "\\.txt", True),
+        ("[\\].txt", "].txt", False),
+        ("a[b", "a[b", True),  # no closing `]`: a literal `[`
+        ("a[b", "ab", False),
+        ("x[]", "x[]", True),
+        # escapes
+        ("a\\*b", "a*b", True),
+        ("a\\*b", "axb", False),
+        ("a\\?", "a?", True),
+        ("a\\?", "ab", False),
+        ("\\[ab]", "[ab]", True),
+        ("\\[ab]", "a", False),
+        ("a\\", "a\\", True),  # a trailing backslash is itself
+        # leading slashes
+        ("/docs/*.md", "docs/a.md", True),
+        ("//wta.toml", "wta.toml", True),
+        ("/wta.toml", "sub/wta.toml", False),
+        # case and regex characters
+        ("[A-Z]*.md", "Readme.md", True),
+        ("[A-Z]*.md", "readme.md", False),
+        ("*.MD", "a.md", False),
+        ("a.b", "axb", False),
+        ("(a|b)", "a", False),
+        ("a{2}", "aa", False),
+        ("^a$", "^a$", True),
     ],
 )
 def test_glob_semantics(pattern: str, path: str, matches: bool) -> None:
@@ -286,3 +362,33 @@ def test_glob_semantics(pattern: str, path: str, matches: bool) -> None:
 
 def test_first_matching_pattern_wins() -> None:
     assert matches_protected(".github/x.yml", ["*.md", ".github/*", ".github/**"]) == ".github/*"
+    assert matches_protected("a/b/c.txt", ["a/b/c.txt", "a"]) == "a/b/c.txt"
+    assert matches_protected("a/b/c.txt", ["x", "a", "a/b/c.txt"]) == "a"
+    assert matches_protected("a/b/c.txt", []) is None
+
+
+def test_renames_are_checked_on_both_sides() -> None:
+    stats = DiffStats(
+        files=(
+            FileChange("wta.toml.bak", "wta.toml", 0, 0, False, "renamed"),
+            FileChange(".github/wta.toml", "wta.toml", 0, 0, False, "renamed"),
+            FileChange("src/new.py", "src/old.py", 0, 0, False, "renamed"),
+            FileChange("notes/x.md", None, 1, 0, False, "added"),
+            FileChange("old/wta.toml", None, 0, 1, False, "deleted"),
+        ),
+        insertions=1,
+        deletions=1,
+    )
+    rails = Guardrails(protected_paths=[".github/**", "wta.toml", "old/"])
+    assert check_diff(stats, rails) == [
+        Violation(
+            "protected_paths",
+            "changed a protected path: wta.toml -> wta.toml.bak (matches 'wta.toml')",
+        ),
+        # the old path is checked first, and names its own pattern
+        Violation(
+            "protected_paths",
+            "changed a protected path: wta.toml -> .github/wta.toml (matches 'wta.toml')",
+        ),
+        Violation("protected_paths", "changed a protected path: old/wta.toml (matches 'old/')"),
+    ]
