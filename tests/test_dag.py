@@ -135,7 +135,7 @@ def test_waiting_features_and_missing_states() -> None:
 def test_waves_and_critical_path_keep_plan_order_not_names() -> None:
     g = graph({"z": [], "y": [], "x": ["z", "y"], "w": ["z"]})
     assert waves(g) == [["z", "y"], ["x", "w"]]
-    assert critical_path(g) == CriticalPath(("z", "x"), 2.0)
+    assert critical_path(g) == CriticalPath((FeatureId("z"), FeatureId("x")), 2.0)
     assert critical_path(graph({})) == CriticalPath((), 0.0)
     assert lower_bound(graph({}), 3) == 0.0
 

@@ -382,13 +382,15 @@ def test_renames_are_checked_on_both_sides() -> None:
     rails = Guardrails(protected_paths=[".github/**", "wta.toml", "old/"])
     assert check_diff(stats, rails) == [
         Violation(
-            "protected_paths",
+            GuardrailRule.PROTECTED_PATHS,
             "changed a protected path: wta.toml -> wta.toml.bak (matches 'wta.toml')",
         ),
         # the old path is checked first, and names its own pattern
         Violation(
-            "protected_paths",
+            GuardrailRule.PROTECTED_PATHS,
             "changed a protected path: wta.toml -> .github/wta.toml (matches 'wta.toml')",
         ),
-        Violation("protected_paths", "changed a protected path: old/wta.toml (matches 'old/')"),
+        Violation(
+            GuardrailRule.PROTECTED_PATHS, "changed a protected path: old/wta.toml (matches 'old/')"
+        ),
     ]

@@ -14,7 +14,14 @@ from gitutil import commit, git, make_repo
 from worktree_agents.domain import BranchName, CommitSha, FeatureId
 from worktree_agents.errors import GitError
 from worktree_agents.git import GitRepo
-from worktree_agents.merge import ConflictReport, FeatureChange, MergeCoordinator, feature_trailers
+from worktree_agents.merge import (
+    Conflicted,
+    ConflictReport,
+    FeatureChange,
+    MergeCoordinator,
+    Merged,
+    feature_trailers,
+)
 
 INTEGRATION = BranchName("wta/integration")
 
@@ -113,7 +120,7 @@ def test_a_dashes_line_in_the_body_does_not_hide_the_trailer(tmp_path: Path) -> 
 
     result = asyncio.run(coordinator.integrate(change))
 
-    assert result.outcome == "merged"
+    assert isinstance(result, Merged)
     assert git(repo, "log", "-1", "--format=%B", INTEGRATION) == (
         "Add f\n\nWhy.\n---\nNotes after a dashes line.\n\nWta-Feature: f"
     )
@@ -151,7 +158,8 @@ def test_a_conflict_names_the_features_that_touched_exactly_its_paths(tmp_path: 
 
     result = asyncio.run(coordinator.integrate(y))
 
-    assert result.conflict == ConflictReport(
+    assert isinstance(result, Conflicted)
+    assert result.report == ConflictReport(
         paths=("[ab].txt",),
         hunks="--- [ab].txt\n<<<<<<< wta/integration\nz\n=======\ny\n>>>>>>> y\n",
         touched_by=(FeatureId("z"),),
