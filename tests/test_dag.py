@@ -79,14 +79,14 @@ def test_ready_set_and_skips() -> None:
     assert root_cause(FeatureId("d"), because) == "a"
 
 
-# plan order is neither a dependency order nor alphabetical, and "top" lists its
-# dependencies against plan order
+# plan order is not a dependency order, and top lists its dependencies out of plan order
+# and by name, so neither that list nor a sort by name gives the plan's order
 TANGLE = graph(
     {
-        "top": ["right", "left"],
+        "top": ["east", "west"],
         "tail": ["top"],
-        "left": ["root"],
-        "right": ["root"],
+        "west": ["root"],
+        "east": ["root"],
         "root": [],
         "chain2": ["chain1"],
         "chain1": ["root"],
@@ -100,21 +100,21 @@ def test_skips_come_in_dependency_order_each_naming_its_first_blocked_dependency
     # the whole chain in one call, in graph.topological order (whenever there is a choice,
     # the feature first in the plan goes first)
     assert list(because.items()) == [
-        ("left", "root"),
-        ("right", "root"),
-        ("top", "left"),  # both block it; left comes first in the plan
+        ("west", "root"),
+        ("east", "root"),
+        ("top", "west"),  # both block it; west comes first in the plan
         ("tail", "top"),
         ("chain1", "root"),
         ("chain2", "chain1"),
     ]
-    assert list(propagate_skips(TANGLE, {FeatureId("right"): F}).items()) == [
-        ("top", "right"),
+    assert list(propagate_skips(TANGLE, {FeatureId("east"): F}).items()) == [
+        ("top", "east"),
         ("tail", "top"),
     ]
 
 
 def test_skips_spare_features_that_are_not_waiting() -> None:
-    states = {"root": F, "left": RUN, "right": M, "chain1": S, "top": D, "other": F}
+    states = {"root": F, "west": RUN, "east": M, "chain1": S, "top": D, "other": F}
     because = propagate_skips(TANGLE, {FeatureId(f): s for f, s in states.items()})
     # chain1 was skipped earlier: its dependent is skipped because of it; the rest is not
     # waiting (running, merged, done, failed) or has no blocked dependency (tail: top is done)
