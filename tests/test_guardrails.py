@@ -14,6 +14,7 @@ from worktree_agents.git import GitRepo
 from worktree_agents.guardrails import (
     DiffStats,
     FileChange,
+    RunGuard,
     Violation,
     _compile,
     check_diff,
@@ -120,6 +121,51 @@ def test_awkward_paths_survive(tmp_path: Path) -> None:
             FileChange("x b/c d.txt", None, 1, 0, binary=False, status="added"),
         ),
         insertions=3,
+        deletions=0,
+    )
+
+
+AWKWARD = [
+    "tab\there.txt",
+    'ends with a quote"',
+    "new\nline.txt",
+    "ctl\x01.txt",
+    "back\\slash.txt",
+    "naïve.txt",
+    os.fsdecode(b"\xff\tbyte.txt"),  # not UTF-8, and quoted for the tab
+    os.fsdecode(b"raw\xff.txt"),
+]
+
+
+def test_quoted_paths_are_unquoted(tmp_path: Path) -> None:
+    """git quotes these names C-style (with octal bytes in plain `git diff`)."""
+    repo_dir = make_repo(tmp_path / "repo")
+    base = CommitSha(git(repo_dir, "rev-parse", "HEAD"))
+    for name in AWKWARD:
+        (repo_dir / name).write_bytes(b"x\n")
+    head = commit_all(repo_dir, "awkward names")
+    in_git_order = sorted(AWKWARD, key=os.fsencode)
+    expected = DiffStats(
+        files=tuple(FileChange(n, None, 1, 0, binary=False, status="added") for n in in_git_order),
+        insertions=len(AWKWARD),
+        deletions=0,
+    )
+    assert diff_stats(GitRepo.open(repo_dir), base, head) == expected
+    assert parse_diff(plain_git_diff(repo_dir, base, head)) == expected
+
+
+def test_diff_stats_compares_the_two_commits_only(tmp_path: Path) -> None:
+    """Not the working tree, and a file named like a commit is not taken for a path."""
+    repo_dir = make_repo(tmp_path / "repo", {"a.txt": "a\n"})
+    base = CommitSha(git(repo_dir, "rev-parse", "HEAD"))
+    middle = CommitSha(commit(repo_dir, {"b.txt": "b\n"}))
+    commit(repo_dir, {"c.txt": "c\n"})
+    (repo_dir / "a.txt").write_text("edited, not committed\n", encoding="utf-8")
+    (repo_dir / middle).write_text("a file named like the commit\n", encoding="utf-8")
+
+    assert diff_stats(GitRepo.open(repo_dir), base, middle) == DiffStats(
+        files=(FileChange("b.txt", None, 1, 0, binary=False, status="added"),),
+        insertions=1,
         deletions=0,
     )
 
@@ -354,6 +400,14 @@ def test_matches_protected(path: str, expected: str | None) -> None:
         ("(a|b)", "a", False),
         ("a{2}", "aa", False),
         ("^a$", "^a$", True),
+        # the cases that tell apart close variants of the translation
+        ("[ab]-[cd].txt", "a-c.txt", True),  # each class ends at its own `]`
+        ("x[^a]y", "x/y", False),
+        ("[!ab].txt", "!.txt", True),
+        ("[\\].txt", "X.txt", False),
+        ("[[].txt", "X.txt", False),
+        ("Xfile", "Xfile", True),
+        ("notes.txt", "notes.txt ", False),  # paths are not trimmed, only their slashes
     ],
 )
 def test_glob_semantics(pattern: str, path: str, matches: bool) -> None:
@@ -394,3 +448,59 @@ def test_renames_are_checked_on_both_sides() -> None:
             GuardrailRule.PROTECTED_PATHS, "changed a protected path: old/wta.toml (matches 'old/')"
         ),
     ]
+
+
+def test_run_guard_with_no_limits_never_trips() -> None:
+    trips: list[tuple[GuardrailRule, str]] = []
+    guard = RunGuard(Guardrails(), lambda rule, detail: trips.append((rule, detail)))
+    for _ in range(5):
+        guard.spent(1000.0)
+        guard.failed()
+    assert (guard.may_start(), guard.stopped_by, trips) == (True, None, [])
+
+
+def test_run_budget_trips_once_spending_reaches_it() -> None:
+    trips: list[tuple[GuardrailRule, str]] = []
+    guard = RunGuard(
+        Guardrails(run_budget_usd=1.5), lambda rule, detail: trips.append((rule, detail))
+    )
+    assert guard.may_start() is True
+    guard.spent(1.0)
+    guard.spent(None)  # an agent that reports no cost
+    assert (guard.spent_usd, guard.may_start()) == (1.0, True)
+    guard.spent(0.5)
+    assert guard.may_start() is False
+    guard.spent(2.0)
+    assert guard.may_start() is False
+    assert guard.stopped_by == GuardrailRule.RUN_BUDGET
+    assert trips == [
+        (
+            GuardrailRule.RUN_BUDGET,
+            "the run spent $1.5000 of its $1.50 budget; no new attempt starts",
+        )
+    ]
+
+
+def test_circuit_breaker_counts_failures_in_a_row() -> None:
+    trips: list[tuple[GuardrailRule, str]] = []
+    guard = RunGuard(
+        Guardrails(stop_after_failures=2), lambda rule, detail: trips.append((rule, detail))
+    )
+    guard.failed()
+    guard.succeeded()  # a success resets the count
+    guard.failed()
+    assert (guard.failures_in_a_row, guard.may_start(), trips) == (1, True, [])
+    guard.failed()
+    guard.failed()
+    assert (guard.failures_in_a_row, guard.may_start()) == (3, False)
+    assert guard.stopped_by == GuardrailRule.STOP_AFTER_FAILURES
+    assert trips == [
+        (GuardrailRule.STOP_AFTER_FAILURES, "2 features failed in a row; no new feature starts")
+    ]
+
+
+def test_the_first_rule_to_trip_is_the_one_named() -> None:
+    guard = RunGuard(Guardrails(run_budget_usd=1.0, stop_after_failures=1))
+    guard.failed()
+    guard.spent(5.0)
+    assert (guard.may_start(), guard.stopped_by) == (False, GuardrailRule.STOP_AFTER_FAILURES)
