@@ -9,21 +9,18 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from gitutil import commit, git, make_repo
+from gitutil import git, make_repo
+from mergeutil import INTEGRATION, coordinator, feature
 
-from worktree_agents.domain import BranchName, CommitSha, FeatureId
+from worktree_agents.domain import CommitSha, FeatureId
 from worktree_agents.errors import GitError
 from worktree_agents.git import GitRepo
 from worktree_agents.merge import (
     Conflicted,
     ConflictReport,
-    FeatureChange,
-    MergeCoordinator,
     Merged,
     feature_trailers,
 )
-
-INTEGRATION = BranchName("wta/integration")
 
 
 def empty_commit(repo: Path, message: str, *extra: str) -> CommitSha:
@@ -101,31 +98,21 @@ def test_log_show_signature_in_the_users_config_changes_nothing(tmp_path: Path) 
     assert found == [(first, FeatureId("one")), (second, FeatureId("two"))]
 
 
-def feature(repo: Path, fid: str, files: dict[str, str], message: str = "") -> FeatureChange:
-    """Branch wta/<fid> from main with one commit of `files`."""
-    base = CommitSha(git(repo, "rev-parse", "main"))
-    git(repo, "switch", "--quiet", "-c", f"wta/{fid}", base)
-    tip = CommitSha(commit(repo, files, message or f"{fid}: work"))
-    git(repo, "switch", "--quiet", "main")
-    return FeatureChange(FeatureId(fid), f"Feature {fid}", base, tip, "")
-
-
 def test_a_dashes_line_in_the_body_does_not_hide_the_trailer(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo")
-    coordinator = MergeCoordinator(GitRepo.open(repo), INTEGRATION, "squash")
-    coordinator.ensure_branch(CommitSha(git(repo, "rev-parse", "main")))
-    change = feature(repo, "f", {"f.txt": "f\n"})
-    change = FeatureChange(change.feature_id, "Add f", change.base_commit, change.tip,
-                           "Why.\n---\nNotes after a dashes line.")  # fmt: skip
+    integration = coordinator(repo, "squash")
+    change = feature(
+        repo, "f", {"f.txt": "f\n"}, title="Add f", body="Why.\n---\nNotes after a dashes line."
+    )
 
-    result = asyncio.run(coordinator.integrate(change))
+    result = asyncio.run(integration.integrate(change))
 
     assert isinstance(result, Merged)
     assert git(repo, "log", "-1", "--format=%B", INTEGRATION) == (
         "Add f\n\nWhy.\n---\nNotes after a dashes line.\n\nWta-Feature: f"
     )
     assert feature_trailers(GitRepo.open(repo), INTEGRATION) == [
-        (coordinator.tip(), FeatureId("f"))
+        (integration.tip(), FeatureId("f"))
     ]
 
 
@@ -133,30 +120,28 @@ def test_a_replayed_commit_carrying_another_features_trailer_gets_this_one(
     tmp_path: Path,
 ) -> None:
     repo = make_repo(tmp_path / "repo")
-    coordinator = MergeCoordinator(GitRepo.open(repo), INTEGRATION, "rebase")
-    coordinator.ensure_branch(CommitSha(git(repo, "rev-parse", "main")))
+    integration = coordinator(repo, "rebase")
     change = feature(repo, "f", {"f.txt": "f\n"}, "f: work\n\nWta-Feature: other")
 
-    asyncio.run(coordinator.integrate(change))
+    asyncio.run(integration.integrate(change))
 
     assert git(repo, "log", "-1", "--format=%B", INTEGRATION) == "f: work\n\nWta-Feature: f"
     assert feature_trailers(GitRepo.open(repo), INTEGRATION) == [
-        (coordinator.tip(), FeatureId("f"))
+        (integration.tip(), FeatureId("f"))
     ]
 
 
 def test_a_conflict_names_the_features_that_touched_exactly_its_paths(tmp_path: Path) -> None:
     # "[ab].txt" is a file name, not a glob: a.txt's feature did not touch it
     repo = make_repo(tmp_path / "repo", {"[ab].txt": "base\n", "a.txt": "base\n"})
-    coordinator = MergeCoordinator(GitRepo.open(repo), INTEGRATION, "squash")
-    coordinator.ensure_branch(CommitSha(git(repo, "rev-parse", "main")))
+    integration = coordinator(repo, "squash")
     x = feature(repo, "x", {"a.txt": "x\n"})
     z = feature(repo, "z", {"[ab].txt": "z\n"})
     y = feature(repo, "y", {"[ab].txt": "y\n"})
-    asyncio.run(coordinator.integrate(x))
-    asyncio.run(coordinator.integrate(z))
+    asyncio.run(integration.integrate(x))
+    asyncio.run(integration.integrate(z))
 
-    result = asyncio.run(coordinator.integrate(y))
+    result = asyncio.run(integration.integrate(y))
 
     assert isinstance(result, Conflicted)
     assert result.report == ConflictReport(
