@@ -2,6 +2,7 @@
 
 Usage: python bench/mutation.py [MODULE ...] [--jobs 2] [--workdir DIR]
                                 [--tests MODULE=FILE[,FILE...]] [--goal 90] [--survivors]
+                                [--report-only]
 
 mutmut is a development tool, not a dependency of wta or of its tests (CI never needs
 it): install it into the venv first with `pip install mutmut` (3.x; measured with 3.8.1).
@@ -53,8 +54,13 @@ MODULE_TESTS = {
     "dag": ["tests/test_dag.py"],
     "scheduler": ["tests/test_scheduler.py"],
     "guardrails": ["tests/test_guardrails.py"],
-    "plan_checks": ["tests/test_plan.py", "tests/test_plan_corpus.py", "tests/test_plan_fuzz.py"],
-    "merge": ["tests/test_merge.py"],
+    "plan_checks": [
+        "tests/test_plan.py",
+        "tests/test_plan_checks.py",
+        "tests/test_plan_corpus.py",
+        "tests/test_plan_fuzz.py",
+    ],
+    "merge": ["tests/test_merge.py", "tests/test_merge_details.py", "tests/test_trailers.py"],
     "store": ["tests/test_store.py"],
 }
 KILLED = {"killed", "caught by type check"}
@@ -127,12 +133,21 @@ def mutmut(scratch: Path, *args: str) -> str:
     return proc.stdout
 
 
-def measure(module: str, tests: list[str], workdir: Path, jobs: int) -> Tally:
+def run(module: str, tests: list[str], workdir: Path, jobs: int) -> None:
     scratch = scratch_copy(module, tests, workdir)
     started = time.monotonic()
     log = mutmut(scratch, "run", "--max-children", str(jobs))
     (scratch / "mutmut-run.log").write_text(log, encoding="utf-8")
-    tally = Tally(module, seconds=time.monotonic() - started)
+    (scratch / "mutmut-run.seconds").write_text(f"{time.monotonic() - started:.1f}\n")
+
+
+def tally_of(module: str, workdir: Path) -> Tally:
+    """The statuses of the last run in `module`'s scratch copy, with the equivalent list."""
+    scratch = workdir / module
+    seconds = scratch / "mutmut-run.seconds"
+    if not seconds.is_file():
+        raise SystemExit(f"{scratch} holds no finished run of {module}; run it first")
+    tally = Tally(module, seconds=float(seconds.read_text()))
     equivalents = load_equivalents()
     for line in mutmut(scratch, "results", "--all", "true").splitlines():
         match = RESULT_LINE.match(line)
@@ -205,6 +220,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="test files for MODULE instead of the usual ones")  # fmt: skip
     parser.add_argument("--goal", type=float, default=90.0, help="lowest acceptable score, %%")
     parser.add_argument("--survivors", action="store_true", help="print every survivor's diff")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="no new run: the table of the last runs in --workdir (after editing the list)",
+    )
     return parser.parse_args(argv)
 
 
@@ -222,11 +242,18 @@ def main(argv: list[str]) -> int:
     started = time.monotonic()
     tallies = []
     for module in args.modules or list(MODULE_TESTS):
-        tally = measure(module, tests[module], args.workdir, args.jobs)
+        if not args.report_only:
+            run(module, tests[module], args.workdir, args.jobs)
+        tally = tally_of(module, args.workdir)
         print(f"{module}: {tally.score:.1f}% in {tally.seconds:.0f}s", file=sys.stderr)
         tallies.append(tally)
     print_table(tallies)
-    print(f"total time: {time.monotonic() - started:.0f}s with {args.jobs} jobs")
+    runs = sum(t.seconds for t in tallies)
+    if args.report_only:
+        print(f"mutation time: {runs:.0f}s (the runs of the modules above)")
+    else:
+        print(f"mutation time: {runs:.0f}s; wall clock: {time.monotonic() - started:.0f}s;"
+              f" {args.jobs} jobs")  # fmt: skip
     for tally in tallies:
         print_notes(tally, args.workdir, args.survivors)
     return 0 if all(t.score >= args.goal for t in tallies) else 1
