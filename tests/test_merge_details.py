@@ -84,7 +84,8 @@ def test_stack_bases_commits_with_the_fallback_identity_when_git_has_none(
 
 def test_a_conflict_report_keeps_awkward_paths_and_every_region(tmp_path: Path) -> None:
     lines = "".join(f"{n}\n" for n in range(1, 11))
-    fake = "<<<<<<< a line of the file, not a marker\n"  # it starts a region that never ends
+    # a line of the file that looks like a marker: a region that never ends, kept as it is
+    fake = "<<<<<<< not a marker\nthe line after it\n"
 
     def two(side: str) -> str:
         return lines.replace("2\n", f"{side}2\n").replace("8\n", f"{side}8\n") + fake
