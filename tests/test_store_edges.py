@@ -80,7 +80,43 @@ def test_a_first_open_waits_for_a_writer_that_holds_the_database(tmp_path: Path)
     finally:
         done_writing.join()
         other.close()
-    assert not done_writing.is_alive()
+    assert journal_mode(tmp_path / "state.db") == "wal"
+
+
+def test_a_migration_rereads_the_version_under_the_write_lock(tmp_path: Path) -> None:
+    # another wta, newer, upgrades the database between this one's first look and its lock
+    db = tmp_path / "state.db"
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA journal_mode = WAL")
+    for statement in MIGRATIONS[0]:
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    newer = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    newer.execute("BEGIN IMMEDIATE")
+    newer.execute("PRAGMA user_version = 99")
+    upgraded = threading.Timer(0.3, lambda: newer.execute("COMMIT"))
+    upgraded.start()
+    try:
+        with pytest.raises(StoreError) as caught:
+            Store.open(tmp_path)
+    finally:
+        upgraded.join()
+        newer.close()
+    assert caught.value.message == (
+        "state was written by a newer wta (schema version 99, this wta knows 3); "
+        f"upgrade wta or remove {db}"
+    )
+
+
+def journal_mode(db: Path) -> str:
+    conn = sqlite3.connect(db)
+    try:
+        mode: str = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        return mode
+    finally:
+        conn.close()
 
 
 def test_a_failed_migration_changes_nothing(tmp_path: Path) -> None:
