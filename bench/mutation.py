@@ -15,16 +15,17 @@ against only its own test files (MODULE_TESTS below), so each run stays short an
 score says how well those tests pin that module down.
 
 How. Each module gets a fresh scratch copy of the checkout (every tracked and untracked,
-not ignored file) under --workdir, whose pyproject.toml has the repository's
-`[tool.mutmut]` table with `only_mutate` and the test selection set for that module;
-`mutmut run` runs there (its `mutants/` directory and cache stay in the scratch copy),
-then `mutmut results` gives each mutant's status. Hypothesis runs with a fixed seed, so
-a run's figures are reproducible.
+not ignored file) under --workdir (build/mutation/, which git ignores), whose
+pyproject.toml has the repository's `[tool.mutmut]` table with `only_mutate` and the
+test selection set for that module; `mutmut run` runs there (its `mutants/` directory
+and cache stay in the scratch copy), then `mutmut results` gives each mutant's status.
+Hypothesis runs with a fixed seed, so a run's figures are reproducible.
 
-The table, per module: killed; survived (including mutants no selected test reaches,
-shown as `no tests`); equivalent (survivors listed in bench/mutation_equivalent.toml,
-each with the changed line and the reason it cannot change behaviour; an entry whose
-mutant no longer shows that change is reported as stale and counted as survived);
+The table, per module: killed; survived; no tests (mutants no selected test reaches:
+not killed either); equivalent (survivors listed in bench/mutation_equivalent.toml, each
+with the changed line and the reason it cannot change behaviour, or the name of a shared
+reason; an entry whose mutant no longer shows that change, because the code moved, is
+reported as stale and counted as survived, and one the tests now kill is reported too);
 timeout (the tests hung or ran far past their usual time: counted as killed, since the
 change made the suite fail); and the score, the percentage of non-equivalent mutants
 killed. With --survivors, the diff of every survivor follows. The exit code is 1 when a
@@ -61,7 +62,7 @@ MODULE_TESTS = {
         "tests/test_plan_fuzz.py",
     ],
     "merge": ["tests/test_merge.py", "tests/test_merge_details.py", "tests/test_trailers.py"],
-    "store": ["tests/test_store.py"],
+    "store": ["tests/test_store.py", "tests/test_store_edges.py"],
 }
 KILLED = {"killed", "caught by type check"}
 RESULT_LINE = re.compile(r"^\s+(?P<name>\S+): (?P<status>.+)$")
@@ -95,8 +96,13 @@ class Tally:
 
 
 def load_equivalents() -> dict[str, Equivalent]:
+    """The listed mutants; a reason may name an entry of the [reasons] table instead."""
     data = tomllib.loads(EQUIVALENT_FILE.read_text(encoding="utf-8"))
-    entries = [Equivalent(**entry) for entry in data.get("equivalent", [])]
+    shared: dict[str, str] = data.get("reasons", {})
+    entries = [
+        Equivalent(e["mutant"], e["change"], shared.get(e["reason"], e["reason"]))
+        for e in data.get("equivalent", [])
+    ]
     return {e.mutant: e for e in entries}
 
 
@@ -115,9 +121,9 @@ def scratch_copy(module: str, tests: list[str], workdir: Path) -> Path:
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / name)
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    mutmut = project["tool"]["mutmut"]
-    mutmut["only_mutate"] = [f"worktree_agents/{module}.py"]
-    mutmut["pytest_add_cli_args_test_selection"] = tests
+    config = project["tool"]["mutmut"]
+    config["only_mutate"] = [f"worktree_agents/{module}.py"]
+    config["pytest_add_cli_args_test_selection"] = tests
     (target / "pyproject.toml").write_text(tomli_w.dumps(project), encoding="utf-8")
     return target
 
@@ -178,8 +184,9 @@ def tally_of(module: str, workdir: Path) -> Tally:
 
 def shows_change(diff: str, change: str) -> bool:
     """Whether the mutant's diff adds `change` (compared without surrounding blanks)."""
-    added = [line[1:].strip() for line in diff.splitlines() if line.startswith("+")]
-    return change.strip() in added and not change.startswith("++")
+    lines = diff.splitlines()
+    added = [line[1:].strip() for line in lines if line[:1] == "+" and line[:3] != "+++"]
+    return change.strip() in added
 
 
 def print_table(tallies: list[Tally]) -> None:
