@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import networkx as nx
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from planutil import graph
 
 from worktree_agents.dag import (
     CriticalPath,
@@ -23,15 +24,7 @@ from worktree_agents.dag import (
 from worktree_agents.domain import FeatureId, FeatureState
 
 P, M, F, S = FeatureState.PENDING, FeatureState.MERGED, FeatureState.FAILED, FeatureState.SKIPPED
-
-
-def graph(deps: dict[str, list[str]], estimates: dict[str, float] | None = None) -> FeatureGraph:
-    ids = [FeatureId(f) for f in deps]
-    return FeatureGraph.build(
-        ids,
-        {FeatureId(f): [FeatureId(d) for d in ds] for f, ds in deps.items()},
-        {FeatureId(f): e for f, e in (estimates or {}).items()},
-    )
+R, D, RUN = FeatureState.READY, FeatureState.DONE, FeatureState.RUNNING
 
 
 def ids(*names: str) -> tuple[FeatureId, ...]:
@@ -84,6 +77,93 @@ def test_ready_set_and_skips() -> None:
     because = propagate_skips(chain, by_id(a=F))
     assert because == {"b": "a", "c": "b", "d": "c"}
     assert root_cause(FeatureId("d"), because) == "a"
+
+
+# plan order is not a dependency order, and top lists its dependencies out of plan order
+# and by name, so neither that list nor a sort by name gives the plan's order
+TANGLE = graph(
+    {
+        "top": ["east", "west"],
+        "tail": ["top"],
+        "west": ["root"],
+        "east": ["root"],
+        "root": [],
+        "chain2": ["chain1"],
+        "chain1": ["root"],
+        "other": [],
+    }
+)
+
+
+def test_skips_come_in_dependency_order_each_naming_its_first_blocked_dependency() -> None:
+    because = propagate_skips(TANGLE, {FeatureId("root"): F})
+    # the whole chain in one call, in graph.topological order (whenever there is a choice,
+    # the feature first in the plan goes first)
+    assert list(because.items()) == [
+        ("west", "root"),
+        ("east", "root"),
+        ("top", "west"),  # both block it; west comes first in the plan
+        ("tail", "top"),
+        ("chain1", "root"),
+        ("chain2", "chain1"),
+    ]
+    assert list(propagate_skips(TANGLE, {FeatureId("east"): F}).items()) == [
+        ("top", "east"),
+        ("tail", "top"),
+    ]
+
+
+def test_skips_spare_features_that_are_not_waiting() -> None:
+    states = {"root": F, "west": RUN, "east": M, "chain1": S, "top": D, "other": F}
+    because = propagate_skips(TANGLE, {FeatureId(f): s for f, s in states.items()})
+    # chain1 was skipped earlier: its dependent is skipped because of it; the rest is not
+    # waiting (running, merged, done, failed) or has no blocked dependency (tail: top is done)
+    assert list(because.items()) == [("chain2", "chain1")]
+
+
+def test_waiting_features_and_missing_states() -> None:
+    g = graph({"b": ["a"], "a": [], "c": ["a"], "d": []})
+    # a feature with no state is pending; a dependency with no state is not merged
+    assert ready_set(g, {}) == {"a", "d"}
+    assert ready_set(g, {FeatureId("a"): M, FeatureId("c"): R}) == {"b", "c", "d"}
+    assert ready_set(g, {FeatureId("a"): D}) == {"d"}
+    assert ready_set(g, {FeatureId("a"): D}, {M, D}) == {"b", "c", "d"}
+    assert ready_set(g, {FeatureId("a"): M, FeatureId("d"): RUN, FeatureId("b"): F}) == {"c"}
+    assert propagate_skips(g, {}) == {}
+
+
+def test_waves_and_critical_path_keep_plan_order_not_names() -> None:
+    g = graph({"z": [], "y": [], "x": ["z", "y"], "w": ["z"]})
+    assert waves(g) == [["z", "y"], ["x", "w"]]
+    assert critical_path(g) == CriticalPath((FeatureId("z"), FeatureId("x")), 2.0)
+    assert critical_path(graph({})) == CriticalPath((), 0.0)
+    assert lower_bound(graph({}), 3) == 0.0
+
+
+def test_root_cause_stops_at_a_loop() -> None:
+    loop = {FeatureId("a"): FeatureId("b"), FeatureId("b"): FeatureId("a")}
+    assert root_cause(FeatureId("a"), loop) == "a"
+    tail = {FeatureId("a"): FeatureId("b"), FeatureId("b"): FeatureId("c")}
+    assert root_cause(FeatureId("a"), {**tail, FeatureId("c"): FeatureId("b")}) == "b"
+    assert root_cause(FeatureId("x"), loop) == "x"
+
+
+def test_subgraph_keeps_order_estimates_and_priorities_and_drops_outside_edges() -> None:
+    g = graph(
+        {"a": [], "b": ["a"], "c": ["b", "a"], "d": ["c"]},
+        estimates={"a": 2, "c": 3},
+        priorities={"b": -1, "d": 4},
+    )
+    kept = g.subgraph({FeatureId("d"), FeatureId("b"), FeatureId("c")})
+    assert kept == FeatureGraph.build(
+        [FeatureId("b"), FeatureId("c"), FeatureId("d")],
+        {FeatureId("c"): [FeatureId("b")], FeatureId("d"): [FeatureId("c")]},
+        {FeatureId("c"): 3},
+        {FeatureId("b"): -1, FeatureId("d"): 4},
+    )
+    assert kept.deps == {"b": (), "c": ("b",), "d": ("c",)}
+    assert kept.estimates == {"b": 1.0, "c": 3.0, "d": 1.0}
+    assert kept.priorities == {"b": -1, "c": 0, "d": 4}
 
 
 @dataclass(frozen=True)

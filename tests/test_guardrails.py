@@ -14,7 +14,9 @@ from worktree_agents.git import GitRepo
 from worktree_agents.guardrails import (
     DiffStats,
     FileChange,
+    RunGuard,
     Violation,
+    _compile,
     check_diff,
     diff_stats,
     format_feedback,
@@ -119,6 +121,51 @@ def test_awkward_paths_survive(tmp_path: Path) -> None:
             FileChange("x b/c d.txt", None, 1, 0, binary=False, status="added"),
         ),
         insertions=3,
+        deletions=0,
+    )
+
+
+AWKWARD = [
+    "tab\there.txt",
+    'ends with a quote"',
+    "new\nline.txt",
+    "ctl\x01.txt",
+    "back\\slash.txt",
+    "naïve.txt",
+    os.fsdecode(b"\xff\tbyte.txt"),  # not UTF-8, and quoted for the tab
+    os.fsdecode(b"raw\xff.txt"),
+]
+
+
+def test_quoted_paths_are_unquoted(tmp_path: Path) -> None:
+    """git quotes these names C-style (with octal bytes in plain `git diff`)."""
+    repo_dir = make_repo(tmp_path / "repo")
+    base = CommitSha(git(repo_dir, "rev-parse", "HEAD"))
+    for name in AWKWARD:
+        (repo_dir / name).write_bytes(b"x\n")
+    head = commit_all(repo_dir, "awkward names")
+    in_git_order = sorted(AWKWARD, key=os.fsencode)
+    expected = DiffStats(
+        files=tuple(FileChange(n, None, 1, 0, binary=False, status="added") for n in in_git_order),
+        insertions=len(AWKWARD),
+        deletions=0,
+    )
+    assert diff_stats(GitRepo.open(repo_dir), base, head) == expected
+    assert parse_diff(plain_git_diff(repo_dir, base, head)) == expected
+
+
+def test_diff_stats_compares_the_two_commits_only(tmp_path: Path) -> None:
+    """Not the working tree, and a file named like a commit is not taken for a path."""
+    repo_dir = make_repo(tmp_path / "repo", {"a.txt": "a\n"})
+    base = CommitSha(git(repo_dir, "rev-parse", "HEAD"))
+    middle = CommitSha(commit(repo_dir, {"b.txt": "b\n"}))
+    commit(repo_dir, {"c.txt": "c\n"})
+    (repo_dir / "a.txt").write_text("edited, not committed\n", encoding="utf-8")
+    (repo_dir / middle).write_text("a file named like the commit\n", encoding="utf-8")
+
+    assert diff_stats(GitRepo.open(repo_dir), base, middle) == DiffStats(
+        files=(FileChange("b.txt", None, 1, 0, binary=False, status="added"),),
+        insertions=1,
         deletions=0,
     )
 
@@ -230,6 +277,12 @@ def test_a_rename_into_a_protected_directory_is_caught() -> None:
     ]
 
 
+@pytest.fixture(autouse=True)
+def fresh_glob_cache() -> None:
+    """Compile every pattern anew: a cache another test filled must not decide a result."""
+    _compile.cache_clear()
+
+
 PROTECTED = [".github/**", "wta.toml", "src/*.py", "**/secrets.txt", "docs/?.md"]
 
 
@@ -278,6 +331,83 @@ def test_matches_protected(path: str, expected: str | None) -> None:
         ("migrations/[!0-9]*.sql", "migrations/init.sql", True),
         ("Makefile", "makefile", False),  # case-sensitive, like git
         ("a+b(c).txt", "a+b(c).txt", True),  # regex characters are literal
+        # `*` and `?` stay within a segment; `**` spans segments only as a whole segment
+        ("*", "a.txt", True),
+        ("*", "dir/a.txt", True),  # "dir" matches, and a directory covers its contents
+        ("*.md", "docs/a.md", False),
+        ("docs/*", "docs/a/b.md", True),
+        ("docs/*.md", "docs/a/b.md", False),
+        ("a*c", "a/c", False),
+        ("a/*/c", "a/b/c", True),
+        ("a/*/c", "a/b/x/c", False),
+        ("a/**/c", "a/b/x/c", True),
+        ("a/**/c", "ab/c", False),
+        ("**/x", "x", True),
+        ("**/x", "p/q/x", True),
+        ("**/x", "p/qx", False),
+        ("x/**", "x", False),
+        ("x/**", "x/y", True),
+        ("a**", "abc/d", True),  # not a whole segment: one more `*`
+        ("a**", "b/abc", False),
+        ("a/**b", "a/xb", True),
+        ("a/**b", "a/x/yb", False),
+        ("b**/c", "bx/c", True),
+        ("b**/c", "bx/y/c", False),
+        ("?", "a", True),
+        ("?", "ab", False),
+        ("a?c", "a/c", False),
+        # directory patterns
+        ("docs", "docs", True),
+        ("docs/", "docs", False),  # a trailing slash is a directory only
+        ("docs/", "docs/x.md", True),
+        ("docs/", "sub/docs/x.md", False),
+        ("docs", "docsx/a.md", False),
+        # character classes
+        ("[ab].txt", "a.txt", True),
+        ("[ab].txt", "c.txt", False),
+        ("[a-c].txt", "b.txt", True),
+        ("[a-c].txt", "d.txt", False),
+        ("[!ab].txt", "c.txt", True),
+        ("[!ab].txt", "a.txt", False),
+        ("[^ab].txt", "c.txt", True),
+        ("[^ab].txt", "b.txt", False),
+        ("x[!a]y", "x/y", False),  # a negated class never matches a slash
+        ("[]a].txt", "].txt", True),  # a leading `]` is a member
+        ("[]a].txt", "a.txt", True),
+        ("[[].txt", "[.txt", True),
+        ("[\\].txt", "\\.txt", True),
+        ("[\\].txt", "].txt", False),
+        ("a[b", "a[b", True),  # no closing `]`: a literal `[`
+        ("a[b", "ab", False),
+        ("x[]", "x[]", True),
+        # escapes
+        ("a\\*b", "a*b", True),
+        ("a\\*b", "axb", False),
+        ("a\\?", "a?", True),
+        ("a\\?", "ab", False),
+        ("\\[ab]", "[ab]", True),
+        ("\\[ab]", "a", False),
+        ("a\\", "a\\", True),  # a trailing backslash is itself
+        # leading slashes
+        ("/docs/*.md", "docs/a.md", True),
+        ("//wta.toml", "wta.toml", True),
+        ("/wta.toml", "sub/wta.toml", False),
+        # case and regex characters
+        ("[A-Z]*.md", "Readme.md", True),
+        ("[A-Z]*.md", "readme.md", False),
+        ("*.MD", "a.md", False),
+        ("a.b", "axb", False),
+        ("(a|b)", "a", False),
+        ("a{2}", "aa", False),
+        ("^a$", "^a$", True),
+        # the cases that tell apart close variants of the translation
+        ("[ab]-[cd].txt", "a-c.txt", True),  # each class ends at its own `]`
+        ("x[^a]y", "x/y", False),
+        ("[!ab].txt", "!.txt", True),
+        ("[\\].txt", "X.txt", False),
+        ("[[].txt", "X.txt", False),
+        ("Xfile", "Xfile", True),
+        ("notes.txt", "notes.txt ", False),  # paths are not trimmed, only their slashes
     ],
 )
 def test_glob_semantics(pattern: str, path: str, matches: bool) -> None:
@@ -286,3 +416,91 @@ def test_glob_semantics(pattern: str, path: str, matches: bool) -> None:
 
 def test_first_matching_pattern_wins() -> None:
     assert matches_protected(".github/x.yml", ["*.md", ".github/*", ".github/**"]) == ".github/*"
+    assert matches_protected("a/b/c.txt", ["a/b/c.txt", "a"]) == "a/b/c.txt"
+    assert matches_protected("a/b/c.txt", ["x", "a", "a/b/c.txt"]) == "a"
+    assert matches_protected("a/b/c.txt", []) is None
+
+
+def test_renames_are_checked_on_both_sides() -> None:
+    stats = DiffStats(
+        files=(
+            FileChange("wta.toml.bak", "wta.toml", 0, 0, False, "renamed"),
+            FileChange(".github/wta.toml", "wta.toml", 0, 0, False, "renamed"),
+            FileChange("src/new.py", "src/old.py", 0, 0, False, "renamed"),
+            FileChange("notes/x.md", None, 1, 0, False, "added"),
+            FileChange("old/wta.toml", None, 0, 1, False, "deleted"),
+        ),
+        insertions=1,
+        deletions=1,
+    )
+    rails = Guardrails(protected_paths=[".github/**", "wta.toml", "old/"])
+    assert check_diff(stats, rails) == [
+        Violation(
+            GuardrailRule.PROTECTED_PATHS,
+            "changed a protected path: wta.toml -> wta.toml.bak (matches 'wta.toml')",
+        ),
+        # the old path is checked first, and names its own pattern
+        Violation(
+            GuardrailRule.PROTECTED_PATHS,
+            "changed a protected path: wta.toml -> .github/wta.toml (matches 'wta.toml')",
+        ),
+        Violation(
+            GuardrailRule.PROTECTED_PATHS, "changed a protected path: old/wta.toml (matches 'old/')"
+        ),
+    ]
+
+
+def test_run_guard_with_no_limits_never_trips() -> None:
+    trips: list[tuple[GuardrailRule, str]] = []
+    guard = RunGuard(Guardrails(), lambda rule, detail: trips.append((rule, detail)))
+    for _ in range(5):
+        guard.spent(1000.0)
+        guard.failed()
+    assert (guard.may_start(), guard.stopped_by, trips) == (True, None, [])
+
+
+def test_run_budget_trips_once_spending_reaches_it() -> None:
+    trips: list[tuple[GuardrailRule, str]] = []
+    guard = RunGuard(
+        Guardrails(run_budget_usd=1.5), lambda rule, detail: trips.append((rule, detail))
+    )
+    assert guard.may_start() is True
+    guard.spent(1.0)
+    guard.spent(None)  # an agent that reports no cost
+    assert (guard.spent_usd, guard.may_start()) == (1.0, True)
+    guard.spent(0.5)
+    assert guard.may_start() is False
+    guard.spent(2.0)
+    assert guard.may_start() is False
+    assert guard.stopped_by == GuardrailRule.RUN_BUDGET
+    assert trips == [
+        (
+            GuardrailRule.RUN_BUDGET,
+            "the run spent $1.5000 of its $1.50 budget; no new attempt starts",
+        )
+    ]
+
+
+def test_circuit_breaker_counts_failures_in_a_row() -> None:
+    trips: list[tuple[GuardrailRule, str]] = []
+    guard = RunGuard(
+        Guardrails(stop_after_failures=2), lambda rule, detail: trips.append((rule, detail))
+    )
+    guard.failed()
+    guard.succeeded()  # a success resets the count
+    guard.failed()
+    assert (guard.failures_in_a_row, guard.may_start(), trips) == (1, True, [])
+    guard.failed()
+    guard.failed()
+    assert (guard.failures_in_a_row, guard.may_start()) == (3, False)
+    assert guard.stopped_by == GuardrailRule.STOP_AFTER_FAILURES
+    assert trips == [
+        (GuardrailRule.STOP_AFTER_FAILURES, "2 features failed in a row; no new feature starts")
+    ]
+
+
+def test_the_first_rule_to_trip_is_the_one_named() -> None:
+    guard = RunGuard(Guardrails(run_budget_usd=1.0, stop_after_failures=1))
+    guard.failed()
+    guard.spent(5.0)
+    assert (guard.may_start(), guard.stopped_by) == (False, GuardrailRule.STOP_AFTER_FAILURES)
