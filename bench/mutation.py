@@ -31,7 +31,7 @@ change made the suite fail); and the score, the percentage of non-equivalent mut
 killed. With --survivors, the diff of every survivor follows. The exit code is 1 when a
 module scores under --goal.
 
-A full run of the six modules takes about 18 minutes with 2 jobs on a 2-core machine
+A full run of the six modules takes 15 to 18 minutes with 2 jobs on a 2-core machine
 (mutmut 3.8.1, git 2.39); each module's time is in the table.
 
 mutmut does not mutate decorated functions (an `lru_cache`d or `cached_property` body),
