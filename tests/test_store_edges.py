@@ -190,3 +190,14 @@ def test_missing_rows_are_named(tmp_path: Path) -> None:
         f"unknown run 'nope' in the state store {db}",
         f"unknown feature 'b' in the state store {db}",
     ]
+
+
+def test_a_directory_in_place_of_the_database_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "state.db").mkdir()
+
+    with pytest.raises(StoreError) as caught:
+        Store.open(tmp_path)
+
+    assert caught.value.message == (
+        f"cannot open the state store {tmp_path / 'state.db'}: unable to open database file"
+    )

@@ -114,9 +114,12 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def _connect(db_path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(
-        db_path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S
-    )
+    try:
+        conn = sqlite3.connect(
+            db_path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S
+        )
+    except sqlite3.Error as exc:  # say, a directory where the database should be
+        raise StoreError(f"cannot open the state store {db_path}: {exc}") from exc
     try:
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
