@@ -38,6 +38,10 @@ FIXED_VARS = {
     "GIT_PAGER": "cat",
 }
 HEADS = "refs/heads/"
+# wta's own git runs no hooks: a hook in the repository (the user's, or one an agent
+# planted) can neither break nor slow its plumbing (reference-transaction runs on every
+# ref update, post-checkout on worktree add).
+NO_HOOKS = ("-c", "core.hooksPath=/dev/null")
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,7 @@ def run_git(
     ok_codes: Collection[int] = (0,),
 ) -> GitResult:
     """Run `git <args>` in `cwd`; raise GitError when `check` and the exit code is not ok."""
-    argv = ["git", *args]
+    argv = ["git", *NO_HOOKS, *args]
     data = input.encode() if isinstance(input, str) else input
     try:
         proc = subprocess.run(
