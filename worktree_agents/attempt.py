@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from worktree_agents import failures
 from worktree_agents.agents.base import AgentResult, AgentTask
-from worktree_agents.agents.registry import backend_for, capabilities_for
+from worktree_agents.agents.registry import backend_for, capabilities_for, recorded_model
 from worktree_agents.checks import run_feature_checks
 from worktree_agents.context import RunContext
 from worktree_agents.domain import CommitSha, FeatureId, FeatureState
@@ -179,7 +179,7 @@ class Attempt:
     ) -> tuple[AgentResult, Sequence[failures.Finding]]:
         """The agent, inside the fence: its checks run before it starts and after it ends."""
         ctx, profile = self.ctx, self.profile
-        model = profile.model if capabilities_for(profile.backend).records_model else None
+        model = recorded_model(profile)
         started = AgentStarted(
             run_id=ctx.journal.run_id,
             feature_id=self.fid,

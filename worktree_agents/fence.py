@@ -47,7 +47,7 @@ class StashCheck:
 
     def _snapshot(self) -> list[tuple[CommitSha, str]]:
         with self.lock:
-            return list(stash_entries(self.repo))
+            return stash_entries(self.repo)
 
     def _restore(self, before: list[tuple[CommitSha, str]]) -> int:
         with self.lock:

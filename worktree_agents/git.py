@@ -323,9 +323,10 @@ class GitRepo:
     def worktree_lock(self) -> Iterator[None]:
         """Hold the repository's worktree lock (across threads and processes; re-entrant)."""
         with _locks_guard:
-            lock = _worktree_locks.setdefault(
-                self.common_dir, _WorktreeLock(self.state_dir() / "worktrees.lock")
-            )
+            lock = _worktree_locks.get(self.common_dir)
+            if lock is None:
+                lock = _WorktreeLock(self.state_dir() / "worktrees.lock")
+                _worktree_locks[self.common_dir] = lock
         with lock.held():
             yield
 

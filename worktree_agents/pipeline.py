@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from worktree_agents import failures
-from worktree_agents.agents.registry import capabilities_for
+from worktree_agents.agents.registry import recorded_model
 from worktree_agents.attempt import Attempt
 from worktree_agents.context import RunContext
 from worktree_agents.domain import FailureReason, FeatureId, FeatureState
@@ -92,7 +92,7 @@ class FeaturePipeline:
             self.journal.run_id,
             from_states,
             profile=profile.name,
-            model=profile.model if capabilities_for(profile.backend).records_model else None,
+            model=recorded_model(profile),
         )
 
     async def _attempt(self, attempt: Attempt) -> Failure | None:

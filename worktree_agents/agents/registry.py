@@ -41,3 +41,9 @@ def capabilities_for(backend_name: str) -> Capabilities:
         return CAPABILITIES[backend_name]
     except KeyError:
         raise AgentError(f"the {backend_name} backend is not available yet") from None
+
+
+def recorded_model(profile: ResolvedProfile) -> str | None:
+    """The model to record when an attempt starts: the profile's, where the backend reports
+    which model answered; None for backends that have no model."""
+    return profile.model if capabilities_for(profile.backend).records_model else None
