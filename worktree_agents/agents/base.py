@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import signal
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -20,6 +20,18 @@ from worktree_agents.text import last_line
 # CLAUDECODE makes a nested Claude Code refuse to start; the GIT_* ones would point the
 # agent's git at some other repository than its worktree.
 REMOVED_VARS = ("CLAUDECODE", *SCRUBBED_VARS)
+
+# git settings every agent's git runs with, given through the environment
+# (GIT_CONFIG_COUNT/KEY/VALUE: command-line scope, above every config file, and left alone
+# by `git config`). Pushes fail before anything reaches a remote: an empty pushInsteadOf
+# rewrites every push URL to a transport that does not exist, and a remote with its own
+# pushurl (which pushInsteadOf does not rewrite) still needs a signed push, which a remote
+# that does not accept them refuses. The fence's ref check is the backstop.
+PUSH_BLOCKED_URL = "wta-push-blocked://"
+AGENT_GIT_CONFIG: tuple[tuple[str, str], ...] = (
+    (f"url.{PUSH_BLOCKED_URL}.pushInsteadOf", ""),
+    ("push.gpgSign", "true"),
+)
 
 
 @dataclass(frozen=True)
@@ -136,7 +148,19 @@ def agent_env(task: AgentTask) -> dict[str, str]:
     )
     for name in REMOVED_VARS:
         env.pop(name, None)
+    env.update(git_config_env(AGENT_GIT_CONFIG, env))
     return env
+
+
+def git_config_env(settings: Sequence[tuple[str, str]], env: Mapping[str, str]) -> dict[str, str]:
+    """GIT_CONFIG_COUNT/KEY_n/VALUE_n for `settings`, after any that `env` already gives."""
+    count = env.get("GIT_CONFIG_COUNT", "0")
+    first = int(count) if count.isdigit() else 0
+    out = {"GIT_CONFIG_COUNT": str(first + len(settings))}
+    for n, (key, value) in enumerate(settings, start=first):
+        out[f"GIT_CONFIG_KEY_{n}"] = key
+        out[f"GIT_CONFIG_VALUE_{n}"] = value
+    return out
 
 
 def format_seconds(seconds: float) -> str:
