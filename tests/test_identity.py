@@ -1,4 +1,6 @@
-"""wta's own commits get a fallback identity when git has none; nothing else does.
+"""wta's own commits get a fallback identity when git has none; nothing else does. The
+identity they carry is read once, before any agent runs: an agent that changes user.email
+in the shared config cannot reach them.
 
 The fallback once went into os.environ, so every agent inherited wta's identity.
 """
@@ -10,8 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from gitutil import git
+from gitutil import git, make_repo
 from runutil import Spec, plan_repo, wta
+
+from worktree_agents.domain import CommitSha, FeatureId
+from worktree_agents.git import GitRepo
+from worktree_agents.worktrees import WorktreeManager
 
 AGENT = """\
 import os, pathlib
@@ -44,4 +50,32 @@ def test_agents_do_not_inherit_wtas_fallback_identity(
     assert git(repo, "show", "wta/integration:seen.txt") == repr([None] * 4)
     assert git(repo, "log", "-1", "--format=%an <%ae> / %cn <%ce>", "wta/integration") == (
         "wta <wta@localhost> / wta <wta@localhost>"
+    )
+
+
+def test_wtas_commits_keep_the_identity_read_before_an_agent_changed_the_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_git: Path
+) -> None:
+    repo_dir = make_repo(tmp_path / "repo")
+    for name in IDENTITY:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Author From The Environment")
+    (isolated_git / ".gitconfig").write_text("[user]\n\tname = Me\n\temail = me@home.invalid\n")
+    repo = GitRepo.open(repo_dir)
+
+    assert repo.pin_identity() == {
+        "GIT_AUTHOR_NAME": "Author From The Environment",
+        "GIT_AUTHOR_EMAIL": "me@home.invalid",
+        "GIT_COMMITTER_NAME": "Me",
+        "GIT_COMMITTER_EMAIL": "me@home.invalid",
+    }
+    git(repo_dir, "config", "user.name", "Evil")  # the shared config, changed by an agent
+    git(repo_dir, "config", "user.email", "evil@x")
+    manager = WorktreeManager(repo, tmp_path / "trees", "wta/")
+    worktree = manager.create(FeatureId("f"), CommitSha(repo.head_commit()))
+    (worktree.path / "left.txt").write_text("left uncommitted by the agent\n")
+    head = manager.commit_all(worktree, "leftovers")
+
+    assert git(repo_dir, "log", "-1", "--format=%an <%ae> / %cn <%ce>", head) == (
+        "Author From The Environment <me@home.invalid> / Me <me@home.invalid>"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import subprocess
 import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -231,9 +232,14 @@ class GitRepo:
 
     @cached_property
     def commit_env(self) -> dict[str, str]:
-        """What wta's own commits in this repository add to their environment (see
-        fallback_identity); probed once per GitRepo."""
-        return fallback_identity(self.toplevel)
+        """What wta's own commits in this repository add to their environment: the identity
+        of commit_identity, read once per GitRepo (see pin_identity)."""
+        return commit_identity(self.toplevel)
+
+    def pin_identity(self) -> dict[str, str]:
+        """Read commit_env now. `wta run` calls it before any agent starts, so that an agent
+        that sets user.email in the shared config cannot sign wta's commits with it."""
+        return self.commit_env
 
     def run(
         self,
@@ -390,6 +396,30 @@ def fallback_identity(cwd: Path) -> dict[str, str]:
     if probe.exit_code == 0:
         return {}
     return {name: value for name, value in FALLBACK_IDENTITY.items() if name not in os.environ}
+
+
+IDENT = re.compile(r"(.*) <([^<>]*)> \S+ \S+")  # `git var GIT_AUTHOR_IDENT`: name, email, date
+
+
+def commit_identity(cwd: Path) -> dict[str, str]:
+    """The identity wta's own commits carry: the author and committer git gives at `cwd`
+    now (from the environment or the config), as GIT_AUTHOR_* and GIT_COMMITTER_*, which
+    win over any config changed later. Where git has none, the neutral fallback, for the
+    variables the user has not set (as fallback_identity).
+
+    Only wta's own commits get it: agents keep the user's environment as it is.
+    """
+    env: dict[str, str] = {}
+    for role in ("AUTHOR", "COMMITTER"):
+        probe = run_git(["var", f"GIT_{role}_IDENT"], cwd=cwd, check=False)
+        found = IDENT.fullmatch(probe.stdout.strip()) if probe.exit_code == 0 else None
+        if found is not None:
+            env[f"GIT_{role}_NAME"], env[f"GIT_{role}_EMAIL"] = found[1], found[2]
+            continue
+        for name, value in FALLBACK_IDENTITY.items():
+            if name.startswith(f"GIT_{role}_") and name not in os.environ:
+                env[name] = value
+    return env
 
 
 def stash_entries(repo: GitRepo) -> list[tuple[CommitSha, str]]:

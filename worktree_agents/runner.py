@@ -69,6 +69,7 @@ class Orchestrator:
     def run(self) -> RunOutcome:
         """Run the plan; returns the outcome (exit code 0, 1 or 130)."""
         check_options(self.plan, self.options)
+        self.repo.pin_identity()  # before any agent can change the repository's config
         self.paths.root.mkdir(parents=True, exist_ok=True)
         with RunLock(self.paths.root), Store.open(self.paths.root) as store:
             integration = BranchName(self.plan.run.integration_branch)
