@@ -22,6 +22,7 @@ from worktree_agents.events import (
     AgentFinished,
     AgentStarted,
     AnyEvent,
+    CheckoutChanged,
     Conflict,
     Event,
     EventLog,
@@ -120,6 +121,9 @@ def one_of_each() -> list[Event]:
             run_id=RUN, ts=TS, feature_id=F, reason=FailureReason.CONFLICT, detail="app.py"
         ),
         WorkSaved(run_id=RUN, ts=TS, feature_id=F, ref="refs/wta/saved/f/2"),
+        CheckoutChanged(
+            run_id=RUN, ts=TS, paths=("/home/me/repo/notes.txt",), features=(F, FeatureId("db"))
+        ),
     ]
 
 
@@ -127,7 +131,7 @@ def test_one_of_each_covers_every_kind() -> None:
     (union, _field) = typing.get_args(AnyEvent)
     classes = set(typing.get_args(union))
     assert {type(e) for e in one_of_each()} == classes
-    assert len(classes) == 17
+    assert len(classes) == 18
 
 
 def test_every_kind_round_trips(tmp_path: Path) -> None:
@@ -171,7 +175,7 @@ def test_unknown_kind_is_rejected(tmp_path: Path) -> None:
         "match any of the expected tags: 'run_started', 'run_finished', 'feature_ready', "
         "'worktree_created', 'agent_started', 'tool_used', 'agent_finished', 'verify_started', "
         "'verify_finished', 'merge_started', 'merged', 'conflict', 'skipped', "
-        "'guardrail_tripped', 'retry', 'feature_failed', 'work_saved'"
+        "'guardrail_tripped', 'retry', 'feature_failed', 'work_saved', 'checkout_changed'"
     )
 
 

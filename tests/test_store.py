@@ -15,6 +15,7 @@ import pytest
 
 from worktree_agents.domain import CommitSha, FailureReason, FeatureId, FeatureState, RunId
 from worktree_agents.errors import StoreError
+from worktree_agents.records import CheckoutChange
 from worktree_agents.store import (
     SCHEMA_VERSION,
     AttemptOutcome,
@@ -42,7 +43,7 @@ def test_open_creates_state_dir_and_stores_schema_version(tmp_path: Path) -> Non
     state_dir = tmp_path / "git" / "wta"
     with Store.open(state_dir) as store:
         assert store.path == state_dir / "state.db"
-    assert SCHEMA_VERSION == 3
+    assert SCHEMA_VERSION == 4
     assert user_version(state_dir / "state.db") == SCHEMA_VERSION
 
 
@@ -82,7 +83,7 @@ def test_newer_schema_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(StoreError) as info:
         Store.open(tmp_path)
     assert info.value.message == (
-        "state was written by a newer wta (schema version 99, this wta knows 3); "
+        "state was written by a newer wta (schema version 99, this wta knows 4); "
         f"upgrade wta or remove {db}"
     )
 
@@ -384,3 +385,46 @@ def test_migration_3_moves_done_in_plan_from_the_detail_to_its_own_column(tmp_pa
 
     assert got == [("a", True), ("b", False), ("c", False)]
     assert states == {A: FeatureState.PENDING, B: FeatureState.MERGED, C: FeatureState.FAILED}
+
+
+def test_checkout_changes_are_kept_on_their_run_in_order(tmp_path: Path) -> None:
+    first = CheckoutChange(1.5, ("/home/me/repo/notes.txt", "/home/me/repo: HEAD"), (A, B))
+    second = CheckoutChange(2.5, ("/home/me/repo/notes.txt",), (C,))
+    with Store.open(tmp_path) as store:
+        store.start_run(RUN, pid=1, host="h", plan_path="p", options_json="{}")
+        store.add_checkout_change(RUN, first)
+        store.add_checkout_change(RUN, second)
+        with pytest.raises(StoreError) as info:
+            store.add_checkout_change(RunId("nope"), first)
+        latest = store.latest_run()
+
+    assert latest is not None
+    assert latest.checkout_changes == (first, second)
+    assert info.value.message == f"unknown run 'nope' in the state store {tmp_path / 'state.db'}"
+
+
+def test_migration_4_gives_earlier_runs_no_checkout_changes(tmp_path: Path) -> None:
+    from worktree_agents.store import MIGRATIONS
+
+    conn = sqlite3.connect(tmp_path / "state.db")
+    for statements in MIGRATIONS[:3]:
+        for statement in statements:
+            conn.execute(statement)
+    conn.execute(
+        "INSERT INTO runs (id, started_at, pid, host, status, plan_path, options_json)"
+        " VALUES ('r1', 1.0, 7, 'h', 'success', 'wta.toml', '{}')"
+    )
+    conn.execute("PRAGMA user_version = 3")
+    conn.commit()
+    conn.close()
+
+    with Store.open(tmp_path) as store:
+        run = store.latest_run()
+        store.add_checkout_change(RunId("r1"), CheckoutChange(3.0, ("/r/x",), (A,)))
+        again = store.latest_run()
+
+    assert user_version(tmp_path / "state.db") == SCHEMA_VERSION
+    assert run is not None
+    assert again is not None
+    assert run.checkout_changes == ()
+    assert again.checkout_changes == (CheckoutChange(3.0, ("/r/x",), (A,)),)

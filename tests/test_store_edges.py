@@ -105,7 +105,7 @@ def test_a_migration_rereads_the_version_under_the_write_lock(tmp_path: Path) ->
         upgraded.join()
         newer.close()
     assert caught.value.message == (
-        "state was written by a newer wta (schema version 99, this wta knows 3); "
+        "state was written by a newer wta (schema version 99, this wta knows 4); "
         f"upgrade wta or remove {db}"
     )
 

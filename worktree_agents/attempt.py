@@ -192,6 +192,7 @@ class Attempt:
         checks: list[Check] = [
             StashCheck(ctx.repo, ctx.stash_lock),
             BranchCheck(ctx.worktrees, worktree),
+            *ctx.files.checks(self.fid),
         ]
         async with fenced(checks) as findings:
             result = self.result = await backend_for(profile).run(task)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from worktree_agents.dag import SATISFIED_MERGED
 from worktree_agents.domain import FeatureId, FeatureState
+from worktree_agents.fence_files import FilesFence
 from worktree_agents.git import GitRepo
 from worktree_agents.guardrails import RunGuard
 from worktree_agents.journal import Journal
@@ -47,5 +48,6 @@ class RunContext:
     worktrees: WorktreeManager
     coordinator: MergeCoordinator
     guard: RunGuard
+    files: FilesFence  # the repository's shared git files and the user's checkout
     merge_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     stash_lock: threading.Lock = field(default_factory=threading.Lock)

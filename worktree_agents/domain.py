@@ -48,6 +48,7 @@ class GuardrailRule(StrEnum):
     PROTECTED_PATHS = "protected_paths"
     STASH = "stash"  # the agent changed the stash, which the user's checkout shares
     BRANCH = "branch"  # the agent left its feature branch
+    GIT_FILES = "git_files"  # the agent changed the repository's shared config, hooks or info
     RUN_BUDGET = "run_budget_usd"
     STOP_AFTER_FAILURES = "stop_after_failures"
 

@@ -170,6 +170,14 @@ class WorkSaved(Event):
     ref: str
 
 
+class CheckoutChanged(Event):
+    """The user's checkout changed while agents ran: reported, never undone."""
+
+    kind: Literal["checkout_changed"] = "checkout_changed"
+    paths: tuple[str, ...]  # absolute paths, and `<worktree>: HEAD` when HEAD moved
+    features: tuple[FeatureId, ...]  # the features whose agents ran meanwhile
+
+
 class FeatureFailed(Event):
     kind: Literal["feature_failed"] = "feature_failed"
     feature_id: FeatureId
@@ -194,7 +202,8 @@ AnyEvent: TypeAlias = Annotated[
     | GuardrailTripped
     | Retry
     | FeatureFailed
-    | WorkSaved,
+    | WorkSaved
+    | CheckoutChanged,
     Field(discriminator="kind"),
 ]
 EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from worktree_agents.domain import CommitSha, FeatureId, FeatureState, RunId
 from worktree_agents.events import (
+    CheckoutChanged,
     Event,
     EventLog,
     FeatureFailed,
@@ -16,6 +17,7 @@ from worktree_agents.events import (
     Skipped,
 )
 from worktree_agents.failures import Failure
+from worktree_agents.records import CheckoutChange
 from worktree_agents.store import FeatureUpdate, Store
 
 
@@ -91,3 +93,8 @@ class Journal:
             run_id=self.run_id, feature_id=feature_id, reason=failure.reason, detail=failure.detail
         )
         self.emit(event)
+
+    def checkout_changed(self, change: CheckoutChange) -> None:
+        """The user's checkout changed while agents ran (a warning on the run)."""
+        self.store.add_checkout_change(self.run_id, change)
+        self.emit(CheckoutChanged(run_id=self.run_id, paths=change.paths, features=change.features))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from typing import TextIO
 
 from worktree_agents.events import (
     AgentFinished,
     AgentStarted,
+    CheckoutChanged,
     Conflict,
     Event,
     FeatureFailed,
@@ -59,6 +61,8 @@ def describe(event: Event) -> str | None:  # noqa: C901 - one flat case per even
             )
         case Skipped():
             return f"{event.feature_id}: skipped because {event.because} did not merge"
+        case CheckoutChanged():
+            return checkout_warning(event.paths, event.features)
         case WorkSaved():
             return f"{event.feature_id}: kept work found on its branch as {event.ref}"
         case RunFinished():
@@ -67,6 +71,14 @@ def describe(event: Event) -> str | None:  # noqa: C901 - one flat case per even
                 f" {event.skipped} skipped in {event.duration_s:.1f}s, cost ${event.cost_usd:.4f}"
             )
     return None
+
+
+def checkout_warning(paths: Sequence[str], features: Sequence[str]) -> str:
+    """The warning for a change to the user's checkout while agents ran."""
+    return (
+        f"warning: your checkout changed while {', '.join(features)} ran"
+        f" (wta left it as it is): {', '.join(paths)}"
+    )
 
 
 class LinePrinter:

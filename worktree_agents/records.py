@@ -75,6 +75,27 @@ class AttemptRecord:
 
 
 @dataclass(frozen=True)
+class CheckoutChange:
+    """A change to the user's checkout seen while agents ran: reported, never undone."""
+
+    at: float
+    paths: tuple[str, ...]  # absolute paths, and `<worktree>: HEAD` when HEAD moved
+    features: tuple[FeatureId, ...]  # the features whose agents ran meanwhile
+
+    def as_json(self) -> dict[str, Any]:
+        return {"at": self.at, "paths": list(self.paths), "features": list(self.features)}
+
+    def as_line(self) -> str:
+        """One line of the run's `checkout_changes` column (JSON lines)."""
+        return json.dumps(self.as_json()) + "\n"
+
+    @classmethod
+    def from_line(cls, line: str) -> CheckoutChange:
+        data = json.loads(line)
+        return cls(data["at"], tuple(data["paths"]), tuple(data["features"]))
+
+
+@dataclass(frozen=True)
 class RunRecord:
     id: RunId
     started_at: float
@@ -85,6 +106,7 @@ class RunRecord:
     plan_path: str
     options_json: str
     cost_usd: float  # what this run's agents spent
+    checkout_changes: tuple[CheckoutChange, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -152,4 +174,11 @@ def attempt_from_row(row: sqlite3.Row) -> AttemptRecord:
 
 
 def run_from_row(row: sqlite3.Row) -> RunRecord:
-    return _record(RunRecord, row, status=_enum(RunStatus, "status"))
+    return _record(
+        RunRecord,
+        row,
+        status=_enum(RunStatus, "status"),
+        checkout_changes=lambda r: tuple(
+            CheckoutChange.from_line(line) for line in r["checkout_changes"].splitlines()
+        ),
+    )

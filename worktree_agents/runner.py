@@ -17,6 +17,7 @@ from worktree_agents.dag import FeatureGraph
 from worktree_agents.domain import BranchName, FeatureId, FeatureState, GuardrailRule, RunId
 from worktree_agents.errors import ExitCode
 from worktree_agents.events import Event, EventLog, GuardrailTripped, RunFinished, RunStarted
+from worktree_agents.fence_files import FilesFence
 from worktree_agents.git import GitRepo
 from worktree_agents.guardrails import RunGuard
 from worktree_agents.journal import Journal
@@ -119,6 +120,7 @@ class Orchestrator:
             worktrees=WorktreeManager(self.repo, checked.worktree_root, prefix),
             coordinator=coordinator,
             guard=guard,
+            files=FilesFence(self.repo, journal, checked.worktree_root),
         )
         journal.emit(
             RunStarted(

@@ -9,6 +9,7 @@ from typing import Any
 from worktree_agents.domain import FeatureState
 from worktree_agents.git import HEADS, GitRepo
 from worktree_agents.plan import Plan
+from worktree_agents.progress import checkout_warning
 from worktree_agents.store import FeatureRecord, Store
 
 FEATURE_KEYS = (
@@ -98,6 +99,7 @@ def status_data(plan: Plan, repo: GitRepo, store: Store | None) -> dict[str, Any
             "started_at": run.started_at,
             "finished_at": run.finished_at,
             "cost_usd": run.cost_usd,
+            "checkout_changes": [c.as_json() for c in run.checkout_changes],
         },
         "totals": {
             "features": len(features),
@@ -158,4 +160,6 @@ def render_table(data: dict[str, Any]) -> str:
         f" {totals['pending']} pending of {totals['features']}; cost {_cost(totals['cost_usd'])};"
         f" integration {integration['branch']} at {head}"
     )
+    changes = data["run"]["checkout_changes"] if data["run"] else []
+    lines += [checkout_warning(c["paths"], c["features"]) for c in changes]
     return "\n".join(lines)

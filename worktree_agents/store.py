@@ -11,7 +11,6 @@ import time
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
 
 from worktree_agents.domain import (
     CommitSha,
@@ -25,6 +24,7 @@ from worktree_agents.errors import StoreError
 from worktree_agents.records import (
     AttemptOutcome,
     AttemptRecord,
+    CheckoutChange,
     FeatureRecord,
     FeatureUpdate,
     RunRecord,
@@ -109,6 +109,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE features ADD COLUMN done_in_plan INTEGER NOT NULL DEFAULT 0",
         "UPDATE features SET done_in_plan = 1 WHERE state = 'merged' AND detail = 'done in plan'",
     ),
+    ("ALTER TABLE runs ADD COLUMN checkout_changes TEXT NOT NULL DEFAULT ''",),  # JSON lines
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -208,12 +209,7 @@ class Store:
     def __enter__(self) -> Store:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     @contextmanager
@@ -482,6 +478,16 @@ class Store:
             cursor = conn.execute(
                 "UPDATE runs SET finished_at = ?, status = ?, cost_usd = ? WHERE id = ?",
                 (time.time(), status, cost_usd, run_id),
+            )
+            if cursor.rowcount == 0:
+                raise StoreError(f"unknown run {run_id!r} in the state store {self.path}")
+
+    def add_checkout_change(self, run_id: RunId, change: CheckoutChange) -> None:
+        """Add to a run's record a change to the user's checkout seen while agents ran."""
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE runs SET checkout_changes = checkout_changes || ? WHERE id = ?",
+                (change.as_line(), run_id),
             )
             if cursor.rowcount == 0:
                 raise StoreError(f"unknown run {run_id!r} in the state store {self.path}")
