@@ -125,3 +125,19 @@ def test_the_check_reports_through_the_fence_and_finds_nothing(tmp_path: Path) -
 
     assert asyncio.run(agent()) == []
     assert seen(reports) == [((str(repo_dir / "a.txt"),), ("a",))]
+
+
+def test_a_worktree_git_cannot_read_is_left_out_of_the_comparison(tmp_path: Path) -> None:
+    repo_dir, _, watch, reports = watched(tmp_path)
+    other = tmp_path / "mine"
+    git(repo_dir, "worktree", "add", "-q", "-b", "side", str(other))
+    gitfile = (other / ".git").read_text()
+    (other / ".git").write_text("not a gitfile\n")  # git status fails there
+    a = Visit(A)
+    watch.enter(a)
+    (other / "o.txt").write_text("x\n")
+    (other / ".git").write_text(gitfile)  # readable again: its status now differs
+    (repo_dir / "a.txt").write_text("changed\n")
+    watch.leave(a)
+
+    assert seen(reports) == [((str(repo_dir / "a.txt"),), ("a",))]
