@@ -141,3 +141,16 @@ def test_a_worktree_git_cannot_read_is_left_out_of_the_comparison(tmp_path: Path
     watch.leave(a)
 
     assert seen(reports) == [((str(repo_dir / "a.txt"),), ("a",))]
+
+
+def test_a_visit_whose_entry_failed_reports_nothing(tmp_path: Path) -> None:
+    repo_dir, _, watch, reports = watched(tmp_path)
+    entered, failed = Visit(A), Visit(B)
+    watch.enter(entered)
+    failed.entered.set()  # as after an entry that raised
+    (repo_dir / "a.txt").write_text("changed\n")
+    watch.leave(failed)
+
+    assert reports == []
+    watch.leave(entered)
+    assert seen(reports) == [((str(repo_dir / "a.txt"),), ("a",))]

@@ -17,7 +17,14 @@ from gitutil import git, make_repo
 from worktree_agents.domain import FeatureId, GuardrailRule
 from worktree_agents.failures import Finding
 from worktree_agents.fence import fenced
-from worktree_agents.fence_files import ADVICE, GitFilesCheck, Restored, SharedGitFiles, Visit
+from worktree_agents.fence_files import (
+    ADVICE,
+    GitFilesCheck,
+    Restored,
+    SharedGitFiles,
+    Visit,
+    in_own_thread,
+)
 
 A, B, C = FeatureId("a"), FeatureId("b"), FeatureId("c")
 
@@ -258,3 +265,47 @@ def test_a_change_made_while_no_agent_runs_is_the_next_baseline(tmp_path: Path) 
 
     assert files.leave(b) is None
     assert state(common) == after_user
+
+
+def test_the_users_own_links_come_back_as_links_and_a_fifo_is_never_opened(
+    tmp_path: Path,
+) -> None:
+    _, common, files = repo_with_files(tmp_path)
+    (common / "hooks" / "pre-commit").symlink_to("../../tools/pre-commit")  # the user's
+    before = state(common)
+
+    async def agent() -> list[Finding]:
+        async with fenced([GitFilesCheck(files, A)]) as findings:
+            (common / "hooks" / "pre-commit").unlink()
+            (common / "hooks" / "pre-commit").write_text("#!/bin/sh\n")
+            os.mkfifo(common / "info" / "pipe")  # opening it would wait for a writer
+        return findings
+
+    assert asyncio.run(agent()) == [
+        Finding(
+            rule=GuardrailRule.GIT_FILES,
+            detail="the agent changed the repository's hooks/pre-commit and info/pipe (added);"
+            " wta put them back",
+            advice=ADVICE,
+        )
+    ]
+    assert state(common) == before
+
+
+def test_a_visit_whose_entry_failed_puts_nothing_back(tmp_path: Path) -> None:
+    repo, _, files = repo_with_files(tmp_path)
+    entered, failed = Visit(A), Visit(B)
+    files.enter(entered)
+    failed.entered.set()  # as after an entry that raised
+    change_config(repo, "by a")
+
+    assert files.leave(failed) is None
+    assert files.leave(entered) == Restored(("config",), ())
+
+
+def test_work_in_its_own_thread_hands_back_its_error() -> None:
+    def fails() -> None:
+        raise OSError("the disk is full")
+
+    with pytest.raises(OSError, match="the disk is full"):
+        asyncio.run(in_own_thread(fails))
