@@ -8,7 +8,7 @@
   its start); a change already there when it started is left to the attempts that were
   running then. Who changed a file cannot be told: an attempt whose agent ran at the same
   time as others names them too.
-- The user's checkouts (checkout.py) are never put back: a change there while agents ran
+- The user's checkouts (user_checkout.py) are never put back: a change there while agents ran
   is recorded on the run, with the features whose agents ran meanwhile. Each attempt's end
   compares them with the last look, so a change is reported once.
 
@@ -30,13 +30,13 @@ from pathlib import Path
 from typing import TypeVar
 
 from worktree_agents import gitfiles
-from worktree_agents.checkout import CheckoutState, changed_paths, checkout_state
 from worktree_agents.domain import FeatureId, GuardrailRule
 from worktree_agents.failures import Finding
 from worktree_agents.fence import Check
 from worktree_agents.git import GitRepo
 from worktree_agents.journal import Journal
 from worktree_agents.records import CheckoutChange
+from worktree_agents.user_checkout import CheckoutState, changed_paths, checkout_state
 
 _T = TypeVar("_T")
 ADVICE = (

@@ -10,12 +10,12 @@ from pathlib import Path
 
 from gitutil import git, make_repo
 
-from worktree_agents.checkout import checkout_state, user_worktrees
 from worktree_agents.domain import CommitSha, FeatureId
 from worktree_agents.fence import fenced
 from worktree_agents.fence_files import CheckoutCheck, CheckoutWatch, Visit
 from worktree_agents.git import GitRepo
 from worktree_agents.records import CheckoutChange
+from worktree_agents.user_checkout import checkout_state, user_worktrees
 from worktree_agents.worktrees import WorktreeManager
 
 A, B, C = FeatureId("a"), FeatureId("b"), FeatureId("c")
