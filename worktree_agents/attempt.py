@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from worktree_agents import failures
+from worktree_agents import failures, refguard
 from worktree_agents.agents.base import AgentResult, AgentTask
 from worktree_agents.agents.registry import backend_for, capabilities_for, recorded_model
 from worktree_agents.checks import run_feature_checks
@@ -26,7 +26,7 @@ from worktree_agents.events import (
     WorktreeCreated,
 )
 from worktree_agents.failures import Failure
-from worktree_agents.fence import BranchCheck, Check, StashCheck, fenced
+from worktree_agents.fence import Check, RefCheck, StashCheck, WorktreeCheck, fenced
 from worktree_agents.git import HEADS
 from worktree_agents.guardrails import check_diff, diff_stats
 from worktree_agents.integrate import integrate
@@ -72,6 +72,14 @@ class Attempt:
         task = self._task(worktree)
         result, findings = await self._run_agent(task, worktree)
         if findings:
+            for finding in findings:
+                tripped = GuardrailTripped(
+                    run_id=self.ctx.journal.run_id,
+                    feature_id=self.fid,
+                    rule=finding.rule,
+                    detail=finding.detail,
+                )
+                self.ctx.journal.emit(tripped)
             return failures.fenced(findings)
         self.head = await asyncio.to_thread(self._commit_leftovers, worktree)
         if not result.ok:
@@ -157,6 +165,8 @@ class Attempt:
             system_append=build_system_append(self.feature, self.checks),
             resume_session=self._session_to_resume(),
             on_tool=self._tool_used,
+            fence_env=refguard.agent_vars(HEADS + worktree.branch, self.files.refused_refs),
+            fence_git_config=refguard.agent_settings(refguard.hooks_dir(self.ctx.repo)),
         )
 
     def _tool_used(self, tool: str, summary: str) -> None:
@@ -190,8 +200,9 @@ class Attempt:
         )
         ctx.journal.emit(started)
         checks: list[Check] = [
-            StashCheck(ctx.repo, ctx.stash_lock),
-            BranchCheck(ctx.worktrees, worktree),
+            StashCheck(ctx.repo, ctx.stash_lock, worktree.branch),
+            RefCheck(ctx.repo, ctx.coordinator, ctx.merge_lock, self.files.refused_refs),
+            WorktreeCheck(ctx.worktrees, worktree),
         ]
         async with fenced(checks) as findings:
             result = self.result = await backend_for(profile).run(task)

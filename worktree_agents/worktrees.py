@@ -211,6 +211,28 @@ class WorktreeManager:
             return None
         return where.removeprefix(HEADS) if where else "a detached HEAD"
 
+    def registered(self, worktree: Worktree) -> bool:
+        """Whether the worktree is still there: its directory exists and git lists it as a
+        worktree whose directory it can find."""
+        if not (worktree.path / ".git").exists():
+            return False
+        entry = _entry_at(self.repo.worktrees(), worktree.path)
+        return entry is not None and not entry.prunable
+
+    def discard(self, feature_id: FeatureId) -> None:
+        """Forget a worktree an agent deleted or unregistered: prune git's records of it, and
+        remove what is left of its directory (in wta's worktree root), so that a retry, a
+        later run and `wta clean` find the place free."""
+        path = self.path_for(feature_id)
+        with self.repo.worktree_lock():
+            entry = _entry_at(self.repo.worktrees(), path)
+            if entry is not None:
+                with suppress(WtaError):
+                    self._remove_unlocked(path, entry, force=True)
+            self.repo.run("worktree", "prune")
+            if path.exists() and _entry_at(self.repo.worktrees(), path) is None:
+                shutil.rmtree(path, ignore_errors=True)
+
     def save_unrecorded_work(
         self, feature_id: FeatureId, save_as: str, known: Sequence[str]
     ) -> str | None:
