@@ -26,7 +26,8 @@ from worktree_agents.events import (
     WorktreeCreated,
 )
 from worktree_agents.failures import Failure
-from worktree_agents.fence import Check, RefCheck, StashCheck, WorktreeCheck, fenced
+from worktree_agents.fence import Check, StashCheck, WorktreeCheck, fenced
+from worktree_agents.fence_refs import STASH_REF, RefCheck
 from worktree_agents.git import HEADS
 from worktree_agents.guardrails import check_diff, diff_stats
 from worktree_agents.integrate import integrate
@@ -201,7 +202,14 @@ class Attempt:
         ctx.journal.emit(started)
         checks: list[Check] = [
             StashCheck(ctx.repo, ctx.stash_lock, worktree.branch),
-            RefCheck(ctx.repo, ctx.coordinator, ctx.merge_lock, self.files.refused_refs),
+            RefCheck(
+                ctx.repo,
+                ctx.coordinator,
+                ctx.merge_lock,
+                self.files.refused_refs,
+                worktree,
+                self._own_refs(),
+            ),
             WorktreeCheck(ctx.worktrees, worktree),
         ]
         async with fenced(checks) as findings:
@@ -210,6 +218,13 @@ class Attempt:
             ctx.journal.emit(self._finished(result))
             self._record_result(result)
         return result, findings
+
+    def _own_refs(self) -> tuple[str, ...]:
+        """wta's namespaces, which the ref check's backstop leaves to wta, and the stash,
+        which is StashCheck's."""
+        run = self.ctx.loaded.plan.run
+        prefix = HEADS + run.branch_prefix
+        return (prefix, "refs/wta/", HEADS + run.integration_branch, STASH_REF)
 
     def _finished(self, result: AgentResult) -> AgentFinished:
         return AgentFinished(

@@ -11,14 +11,11 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from pathlib import Path
 from typing import Protocol
 
 from worktree_agents.domain import CommitSha, GuardrailRule
 from worktree_agents.failures import Finding
 from worktree_agents.git import HEADS, GitRepo, restore_stash, stash_entries
-from worktree_agents.merge import MergeCoordinator
-from worktree_agents.refguard import install_hooks, refused_updates
 from worktree_agents.worktrees import Worktree, WorktreeManager
 
 
@@ -34,9 +31,6 @@ async def fenced(checks: Sequence[Check]) -> AsyncIterator[list[Finding]]:
         for check in checks:
             await stack.enter_async_context(check.watch(findings))
         yield findings
-
-
-STASH_REF = "refs/stash"
 
 
 def short(sha: str | None) -> str:
@@ -88,69 +82,6 @@ class StashCheck:
 
 def _entries(n: int) -> str:
     return f"{n} entry" if n == 1 else f"{n} entries"
-
-
-class RefCheck:
-    """Refs outside the attempt's own branch: what its git tried to move (the hook refused
-    it, see refguard.py), and the integration branch, put back if it moved anyway."""
-
-    def __init__(
-        self, repo: GitRepo, coordinator: MergeCoordinator, merge_lock: asyncio.Lock, log: Path
-    ) -> None:
-        self.repo = repo
-        self.coordinator = coordinator
-        self.merge_lock = merge_lock
-        self.log = log
-
-    def _prepare(self) -> None:
-        install_hooks(self.repo)
-        self.log.unlink(missing_ok=True)
-
-    def _refused(self) -> tuple[list[str], bool]:
-        """What the hook refused, named; and whether the agent tried to add to the stash.
-        A refused deletion of refs/stash (a pop or drop of its last entry) is StashCheck's
-        to name: git has dropped the entry from the reflog all the same, and it is put back."""
-        named, stashed = [], False
-        for update in refused_updates(self.log):
-            now = self.repo.run("rev-parse", "--verify", "--quiet", update.ref, ok_codes=(0, 1))
-            current = now.stdout.strip() or None
-            deleting = not update.new.strip("0")
-            if update.ref == STASH_REF:
-                stashed = stashed or not deleting
-            elif deleting:
-                named.append(f"delete {update.ref} (at {short(current)})")
-            elif current is None:
-                named.append(f"create {update.ref} at {short(update.new)}")
-            else:
-                named.append(f"move {update.ref} from {short(current)} to {short(update.new)}")
-        return named, stashed
-
-    @asynccontextmanager
-    async def watch(self, findings: list[Finding]) -> AsyncIterator[None]:
-        await asyncio.to_thread(self._prepare)
-        try:
-            yield
-        finally:
-            refused, stashed = await asyncio.to_thread(self._refused)
-            if refused:
-                detail = f"the agent's git tried to {', '.join(refused)}; git refused"
-                advice = "Only commit on your own branch; never move other refs."
-                findings.append(Finding(rule=GuardrailRule.REFS, detail=detail, advice=advice))
-            if stashed:
-                detail = "the agent's git tried to add to the stash, which your checkout shares;"
-                detail += " git refused"
-                findings.append(
-                    Finding(rule=GuardrailRule.STASH, detail=detail, advice="Never use git stash.")
-                )
-            async with self.merge_lock:
-                await asyncio.to_thread(self.coordinator.reclaim)
-            for move in self.coordinator.take_reclaimed():
-                detail = (
-                    f"{move.ref} was moved from {short(move.old)} to {short(move.new)} while"
-                    " the agent ran; wta put it back"
-                )
-                advice = "Never move the integration branch."
-                findings.append(Finding(rule=GuardrailRule.REFS, detail=detail, advice=advice))
 
 
 class WorktreeCheck:
