@@ -21,6 +21,7 @@ from worktree_agents.events import (
     AgentFinished,
     AgentStarted,
     GuardrailTripped,
+    ToolDenied,
     ToolUsed,
     WorkSaved,
     WorktreeCreated,
@@ -168,6 +169,7 @@ class Attempt:
             on_tool=self._tool_used,
             fence_env=refguard.agent_vars(HEADS + worktree.branch, self.files.refused_refs),
             fence_git_config=refguard.agent_settings(refguard.hooks_dir(self.ctx.repo)),
+            on_tool_denied=self._tool_denied,
         )
 
     def _tool_used(self, tool: str, summary: str) -> None:
@@ -176,6 +178,18 @@ class Attempt:
             run_id=journal.run_id, feature_id=self.fid, attempt=self.n, tool=tool, summary=summary
         )
         journal.emit(used)
+
+    def _tool_denied(self, tool: str, path: str, reason: str) -> None:
+        journal = self.ctx.journal
+        denied = ToolDenied(
+            run_id=journal.run_id,
+            feature_id=self.fid,
+            attempt=self.n,
+            tool=tool,
+            path=path,
+            reason=reason,
+        )
+        journal.emit(denied)
 
     def _session_to_resume(self) -> str | None:
         """With `resume_on_retry`, a retry continues the failed attempt's Claude session."""

@@ -54,6 +54,9 @@ class AgentTask:
     system_append: str = ""
     # Called with (tool name, a short summary of its input) each time the agent uses a tool.
     on_tool: Callable[[str, str], None] | None = None
+    # Called with (tool name, path, reason) each time the fence denies a tool call: a file
+    # write outside the worktree (claude backend).
+    on_tool_denied: Callable[[str, str, str], None] | None = None
     # A session to resume (a backend that supports_resume, with `resume_on_retry = true`):
     # the failed attempt's session.
     resume_session: str | None = None
