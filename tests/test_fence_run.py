@@ -300,8 +300,10 @@ def test_a_deleted_worktree_fails_guardrail_and_the_retry_and_clean_work(
     events = (user.repo / ".git" / "wta" / "runs").glob("*.jsonl")
     tripped = [line for f in events for line in f.read_text().splitlines() if "tripped" in line]
     worktree = tmp_path / "repo.wta" / "evil"
-    assert [line.split('"detail":')[1].split('"')[1] for line in tripped] == [
-        f"the agent deleted or unregistered its worktree {worktree}; wta pruned it"
-    ]
+    detail = f"the agent deleted or unregistered its worktree {worktree}; wta pruned it"
+    assert [line.split('"detail":')[1].split('"')[1] for line in tripped] == [detail]
+    prompt = user.repo / ".git" / "wta" / "attempts" / "evil" / "2" / "prompt.md"
+    feedback = prompt.read_text().split("What went wrong:\n\n")[1].split("\n")[0]
+    assert feedback == f"{detail}. Never remove your worktree."
     assert wta(user.repo, "clean") == 0
     assert git(user.repo, "worktree", "list", "--porcelain").count("worktree ") == 1
