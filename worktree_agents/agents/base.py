@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import signal
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 from worktree_agents.domain import CommitSha, FailureReason, FeatureId
-from worktree_agents.git import SCRUBBED_VARS, git_env
+from worktree_agents.git import SCRUBBED_VARS, git_config_env, git_env
 from worktree_agents.plan import ResolvedProfile
 from worktree_agents.process import ProcessResult
 from worktree_agents.text import last_line
@@ -150,17 +150,6 @@ def agent_env(task: AgentTask) -> dict[str, str]:
         env.pop(name, None)
     env.update(git_config_env(AGENT_GIT_CONFIG, env))
     return env
-
-
-def git_config_env(settings: Sequence[tuple[str, str]], env: Mapping[str, str]) -> dict[str, str]:
-    """GIT_CONFIG_COUNT/KEY_n/VALUE_n for `settings`, after any that `env` already gives."""
-    count = env.get("GIT_CONFIG_COUNT", "0")
-    first = int(count) if count.isdigit() else 0
-    out = {"GIT_CONFIG_COUNT": str(first + len(settings))}
-    for n, (key, value) in enumerate(settings, start=first):
-        out[f"GIT_CONFIG_KEY_{n}"] = key
-        out[f"GIT_CONFIG_VALUE_{n}"] = value
-    return out
 
 
 def format_seconds(seconds: float) -> str:
