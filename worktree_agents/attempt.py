@@ -34,7 +34,7 @@ from worktree_agents.guardrails import check_diff, diff_stats
 from worktree_agents.integrate import integrate
 from worktree_agents.merge import StackConflict, stack_bases
 from worktree_agents.plan import Feature, ResolvedProfile
-from worktree_agents.process import free_port
+from worktree_agents.process import NOTE_PREFIX, append_log, free_port
 from worktree_agents.prompt import build_prompt, build_system_append
 from worktree_agents.store import AttemptRecord, FeatureUpdate
 from worktree_agents.worktrees import Worktree
@@ -121,6 +121,8 @@ class Attempt:
         await asyncio.to_thread(self._keep_earlier_work)
         worktree = await asyncio.to_thread(ctx.worktrees.create, fid, base, reset=True)
         self.files.dir.mkdir(parents=True, exist_ok=True)
+        for note in worktree.notes:
+            append_log(self.files.log, NOTE_PREFIX + note)
         store = ctx.journal.store
         store.annotate_attempt(fid, self.n, base_commit=base, log_path=str(self.files.log))
         ctx.journal.update(fid, FeatureUpdate(branch=worktree.branch, base_commit=base))

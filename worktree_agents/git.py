@@ -42,6 +42,10 @@ HEADS = "refs/heads/"
 # planted) can neither break nor slow its plumbing (reference-transaction runs on every
 # ref update, post-checkout on worktree add).
 NO_HOOKS = ("-c", "core.hooksPath=/dev/null")
+# Nor do its checkouts and resets recurse into submodules, whatever submodule.recurse says:
+# a submodule of a feature worktree may be empty (checkout.py sets them up, once), and a
+# recursing checkout dies on an empty one.
+NO_RECURSION = ("-c", "submodule.recurse=false")
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,7 @@ def run_git(
     ok_codes: Collection[int] = (0,),
 ) -> GitResult:
     """Run `git <args>` in `cwd`; raise GitError when `check` and the exit code is not ok."""
-    argv = ["git", *NO_HOOKS, *args]
+    argv = ["git", *NO_HOOKS, *NO_RECURSION, *args]
     data = input.encode() if isinstance(input, str) else input
     try:
         proc = subprocess.run(

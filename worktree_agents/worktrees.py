@@ -11,6 +11,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from worktree_agents.checkout import check_out, make_full
 from worktree_agents.domain import BranchName, CommitSha, FeatureId
 from worktree_agents.errors import RepoError, WtaError
 from worktree_agents.git import HEADS, GitRepo, WorktreeEntry
@@ -25,6 +26,7 @@ class Worktree:
     branch: BranchName
     base_commit: CommitSha
     head: CommitSha | None
+    notes: tuple[str, ...] = ()  # what its checkout could not do (a submodule left empty)
 
 
 def default_worktree_root(repo: GitRepo) -> Path:
@@ -86,7 +88,8 @@ class WorktreeManager:
         Only the worktree's records are made under the worktree lock (`--no-checkout`,
         milliseconds); its files are written after the lock is released, so other adds,
         and every reader of worktree metadata (a merge among them), need not wait for a
-        checkout of the whole tree.
+        checkout of the whole tree. It is a full checkout, with the submodules the user's
+        checkout has (checkout.py).
         """
         path = self.path_for(feature_id)
         branch = self.branch_for(feature_id)
@@ -100,16 +103,17 @@ class WorktreeManager:
                 self.repo.run(*args, commit)
                 admin = self.repo.run("rev-parse", "--absolute-git-dir", cwd=path).stdout.strip()
                 (Path(admin) / BASE_FILE).write_text(commit + "\n", encoding="utf-8")
+                make_full(self.repo, path, Path(admin))
             except BaseException:
                 self._undo_add(path, path_existed, ref, commit, old_tip)
                 raise
         try:
-            self.repo.run("reset", "--quiet", "--hard", cwd=path)  # the checkout
+            notes = check_out(self.repo, path)
         except BaseException:
             with self.repo.worktree_lock():
                 self._undo_add(path, path_existed, ref, commit, old_tip)
             raise
-        return Worktree(feature_id, path, branch, commit, head=commit)
+        return Worktree(feature_id, path, branch, commit, head=commit, notes=tuple(notes))
 
     def _make_room(
         self, path: Path, branch: BranchName, base_commit: CommitSha, *, reset: bool
