@@ -159,7 +159,7 @@ def test_a_deleted_worktree_is_named_and_pruned_so_the_place_is_free(
     assert asyncio.run(agent()) == [
         Finding(
             rule=GuardrailRule.WORKTREE,
-            detail=f"the agent deleted or unregistered its worktree {worktree.path}; wta pruned it",
+            detail=f"the agent deleted or broke its worktree {worktree.path}; wta pruned it",
             advice="Never remove your worktree.",
         )
     ]

@@ -300,10 +300,82 @@ def test_a_deleted_worktree_fails_guardrail_and_the_retry_and_clean_work(
     events = (user.repo / ".git" / "wta" / "runs").glob("*.jsonl")
     tripped = [line for f in events for line in f.read_text().splitlines() if "tripped" in line]
     worktree = tmp_path / "repo.wta" / "evil"
-    detail = f"the agent deleted or unregistered its worktree {worktree}; wta pruned it"
+    detail = f"the agent deleted or broke its worktree {worktree}; wta pruned it"
     assert [line.split('"detail":')[1].split('"')[1] for line in tripped] == [detail]
     prompt = user.repo / ".git" / "wta" / "attempts" / "evil" / "2" / "prompt.md"
     feedback = prompt.read_text().split("What went wrong:\n\n")[1].split("\n")[0]
     assert feedback == f"{detail}. Never remove your worktree."
     assert wta(user.repo, "clean") == 0
     assert git(user.repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
+def test_refs_moved_through_the_users_checkout_are_refused_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    user = setup(tmp_path, 'git -C "$WTA_USER_REPO" update-ref refs/heads/topic {main}')
+    before = snapshot(user)
+
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("WTA_USER_REPO", str(user.repo))
+        assert wta(user.repo, "run") == 1
+
+    detail = (
+        f"the agent's git tried to move refs/heads/topic from {short(user.topic)} to"
+        f" {short(user.main)}; git refused"
+    )
+    assert outcome(capsys, user) == ("merged", "failed", "guardrail", detail)
+    assert snapshot(user) == before
+
+
+def test_a_repository_the_agent_makes_inside_its_worktree_is_its_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    snippet = (
+        "mkdir inner && cd inner && git init -q && echo x > f && git add f"
+        " && git -c user.name=a -c user.email=a@b commit -qm inner && git tag v1"
+    )
+    user = setup(tmp_path, snippet)
+    before = snapshot(user)
+
+    assert wta(user.repo, "run") == 0
+
+    assert outcome(capsys, user) == ("merged", "merged", None, None)
+    assert snapshot(user) == before
+
+
+def test_locks_left_by_a_killed_git_are_cleared_and_the_feature_merges(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    snippet = (
+        'touch "$(git rev-parse --git-dir)/index.lock"'
+        ' "$(git rev-parse --git-common-dir)/refs/heads/wta/evil.lock"'
+    )
+    user = setup(tmp_path, snippet)
+    before = snapshot(user)
+
+    assert wta(user.repo, "run") == 0
+
+    assert outcome(capsys, user) == ("merged", "merged", None, None)
+    log = user.repo / ".git" / "wta" / "attempts" / "evil" / "1" / "log.txt"
+    notes = [line for line in log.read_text().splitlines() if line.startswith("[wta] removed")]
+    git_dir = user.repo / ".git"
+    assert notes == [
+        f"[wta] removed {git_dir}/worktrees/evil/index.lock, left by the agent's git",
+        f"[wta] removed {git_dir}/refs/heads/wta/evil.lock, left by the agent's git",
+    ]
+    assert snapshot(user) == before
+
+
+def test_a_broken_worktree_git_file_fails_guardrail_and_is_discarded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    user = setup(tmp_path, "echo 'gitdir: /nonexistent' > .git")
+    before = snapshot(user)
+
+    assert wta(user.repo, "run") == 1
+
+    worktree = tmp_path / "repo.wta" / "evil"
+    detail = f"the agent deleted or broke its worktree {worktree}; wta pruned it"
+    assert outcome(capsys, user) == ("merged", "failed", "guardrail", detail)
+    assert not worktree.exists()
+    assert snapshot(user) == before

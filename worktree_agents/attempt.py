@@ -169,7 +169,9 @@ class Attempt:
             system_append=build_system_append(self.feature, self.checks),
             resume_session=self._session_to_resume(),
             on_tool=self._tool_used,
-            fence_env=refguard.agent_vars(HEADS + worktree.branch, self.files.refused_refs),
+            fence_env=refguard.agent_vars(
+                self.ctx.repo, HEADS + worktree.branch, self.files.refused_refs
+            ),
             fence_git_config=refguard.agent_settings(refguard.hooks_dir(self.ctx.repo)),
             on_tool_denied=self._tool_denied,
         )
@@ -267,6 +269,8 @@ class Attempt:
     def _commit_leftovers(self, worktree: Worktree) -> CommitSha:
         """Commit what the agent left uncommitted (its own commits stay), and keep the
         attempt's work reachable under refs/wta/attempts. Returns HEAD."""
+        for lock in self.ctx.worktrees.clear_stale_locks(worktree):  # the agent is gone
+            append_log(self.files.log, f"{NOTE_PREFIX}removed {lock}, left by the agent's git")
         note = f"Work left uncommitted by the agent (attempt {self.n})."
         message = f"{self.feature.display_title}\n\n{note}"
         head = self.ctx.worktrees.commit_all(worktree, message)

@@ -50,7 +50,7 @@ class GuardrailRule(StrEnum):
     BRANCH = "branch"  # the agent left its feature branch
     REFS = "refs"  # the agent moved, or tried to move, refs that are not its own
     HISTORY = "history"  # its branch no longer descends from its base
-    WORKTREE = "worktree"  # the agent deleted or unregistered its worktree
+    WORKTREE = "worktree"  # the agent deleted or broke its worktree
     RUN_BUDGET = "run_budget_usd"
     STOP_AFTER_FAILURES = "stop_after_failures"
 

@@ -97,7 +97,7 @@ class WorktreeCheck:
         if not worktrees.registered(worktree):
             worktrees.discard(worktree.feature_id)
             detail = (
-                f"the agent deleted or unregistered its worktree {worktree.path}; wta pruned it"
+                f"the agent deleted or broke its worktree {worktree.path}; wta pruned it"
             )
             return Finding(
                 rule=GuardrailRule.WORKTREE, detail=detail, advice="Never remove your worktree."

@@ -26,6 +26,7 @@ from worktree_agents.git import GitRepo
 HOOKS_DIR = "agent-hooks"  # under the state directory
 DISPATCH = "dispatch"
 OWN_REF_VAR = "WTA_OWN_REF"
+COMMON_DIR_VAR = "WTA_GIT_COMMON_DIR"
 REFUSED_VAR = "WTA_REFUSED_REFS"
 
 # githooks(5) of git 2.39: each runs the user's hook of the same name, if there is one.
@@ -64,6 +65,19 @@ _SCRIPT = """#!/bin/sh
 # Written by wta for the git of its agents; it is rewritten before every attempt.
 hook=${{0##*/}}
 user_hooks={user_hooks}
+case $GIT_DIR in
+    "${common_dir}"/worktrees/*) ;;
+    *)
+        # Not an agent's worktree: the user's checkout (guarded the same), or another
+        # repository, such as one an agent made inside its worktree (its own hooks run).
+        found=$(git rev-parse --path-format=absolute --git-common-dir 2>/dev/null)
+        found=$(cd "$found" 2>/dev/null && pwd -P)
+        if [ "$found" != "${common_dir}" ]; then
+            [ -x "$found/hooks/$hook" ] && exec "$found/hooks/$hook" "$@"
+            exit 0
+        fi
+        ;;
+esac
 if [ "$hook" = reference-transaction ]; then
     input=$(cat)
     if [ "$1" = prepared ] && [ -n "${own}" ]; then
@@ -119,7 +133,10 @@ def install_hooks(repo: GitRepo) -> Path:
     directory = hooks_dir(repo)
     directory.mkdir(parents=True, exist_ok=True)
     script = _SCRIPT.format(
-        user_hooks=shlex.quote(user_hooks_dir(repo)), own=OWN_REF_VAR, log=REFUSED_VAR
+        user_hooks=shlex.quote(user_hooks_dir(repo)),
+        own=OWN_REF_VAR,
+        log=REFUSED_VAR,
+        common_dir=COMMON_DIR_VAR,
     )
     dispatch = directory / DISPATCH
     if not dispatch.is_file() or dispatch.read_text(encoding="utf-8") != script:
@@ -141,8 +158,12 @@ def agent_settings(hooks_dir: Path) -> tuple[tuple[str, str], ...]:
     return (("core.hooksPath", str(hooks_dir)),)
 
 
-def agent_vars(own_ref: str, refused_log: Path) -> dict[str, str]:
-    return {OWN_REF_VAR: own_ref, REFUSED_VAR: str(refused_log)}
+def agent_vars(repo: GitRepo, own_ref: str, refused_log: Path) -> dict[str, str]:
+    return {
+        OWN_REF_VAR: own_ref,
+        REFUSED_VAR: str(refused_log),
+        COMMON_DIR_VAR: str(repo.common_dir),
+    }
 
 
 def refused_updates(refused_log: Path) -> list[RefusedUpdate]:

@@ -221,7 +221,29 @@ class WorktreeManager:
         if not (worktree.path / ".git").exists():
             return False
         entry = _entry_at(self.repo.worktrees(), worktree.path)
-        return entry is not None and not entry.prunable
+        if entry is None or entry.prunable:
+            return False
+        # its `.git` file must still lead to this repository
+        args = ("rev-parse", "--path-format=absolute", "--git-common-dir")
+        found = self.repo.run(*args, cwd=worktree.path, check=False)
+        return found.exit_code == 0 and _real(Path(found.stdout.strip())) == self.repo.common_dir
+
+    def clear_stale_locks(self, worktree: Worktree) -> builtins.list[str]:
+        """Remove the lock files a killed git leaves behind (`index.lock`, `HEAD.lock`, and
+        the branch's) once nothing runs in the worktree any more; returns what was removed."""
+        args = ("rev-parse", "--path-format=absolute", "--git-dir")
+        admin = Path(self.repo.run(*args, cwd=worktree.path).stdout.strip())
+        candidates = [
+            admin / "index.lock",
+            admin / "HEAD.lock",
+            self.repo.common_dir / f"{HEADS}{worktree.branch}.lock",
+        ]
+        removed = []
+        for lock in candidates:
+            if lock.is_file():
+                lock.unlink()
+                removed.append(str(lock))
+        return removed
 
     def discard(self, feature_id: FeatureId) -> None:
         """Forget a worktree an agent deleted or unregistered: prune git's records of it, and
@@ -231,6 +253,8 @@ class WorktreeManager:
         with self.repo.worktree_lock():
             entry = _entry_at(self.repo.worktrees(), path)
             if entry is not None:
+                with suppress(WtaError):  # a broken `.git` file is mended first
+                    self.repo.run("worktree", "repair", str(path))
                 with suppress(WtaError):
                     self._remove_unlocked(path, entry, force=True)
             self.repo.run("worktree", "prune")
