@@ -2,16 +2,20 @@
 
 It speaks Claude Code's stream-json protocol on stdin and stdout: it answers the SDK's
 `initialize` control request, reads the user message, prints `system/init`, `assistant`,
-`user` and `result` lines, and calls wta's in-process MCP tools through `mcp_message`
-control requests, as the real CLI does. FAKE_CLAUDE_SCENARIO picks the behaviour.
+`user` and `result` lines, calls wta's in-process MCP tools through `mcp_message`
+control requests, and runs the PreToolUse hooks the SDK registered at `initialize` through
+`hook_callback` control requests before a file-writing tool, as the real CLI does (the
+shapes are the ones Claude Code 2.1.332 sends). FAKE_CLAUDE_SCENARIO picks the behaviour.
 FAKE_CLAUDE_STATE names a directory where each run writes `record.<n>.json`: its argv,
-selected environment variables, cwd and process group, and the MCP tools it was offered.
+selected environment variables, cwd and process group, the MCP tools it was offered, the
+hooks' matchers and the reasons its hooks gave for denying tool calls.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -50,6 +54,7 @@ class Fake:
             "pid": os.getpid(),
         }
         self.requests = 0
+        self.hooks: dict[str, list[dict[str, Any]]] = {}  # from the SDK's initialize request
         self.save()
 
     def save(self) -> None:
@@ -69,6 +74,13 @@ class Fake:
         while line := sys.stdin.readline():
             message = json.loads(line)
             if message.get("type") == "control_request":
+                if message["request"]["subtype"] == "initialize":
+                    self.hooks = message["request"].get("hooks") or {}
+                    self.record["hooks"] = {
+                        event: [m["matcher"] for m in matchers]
+                        for event, matchers in self.hooks.items()
+                    }
+                    self.save()
                 self.send(
                     {
                         "type": "control_response",
@@ -83,22 +95,21 @@ class Fake:
             return message  # type: ignore[no-any-return]
         return None
 
-    def mcp(self, message: dict[str, Any]) -> dict[str, Any]:
-        """Send one JSON-RPC message to the SDK's `wta` server; return its response."""
+    def control(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Send a control request to the SDK; return its response (`subtype` and the rest)."""
         self.requests += 1
         request_id = f"cli_{self.requests}"
-        self.send(
-            {
-                "type": "control_request",
-                "request_id": request_id,
-                "request": {"subtype": "mcp_message", "server_name": "wta", "message": message},
-            }
-        )
+        self.send({"type": "control_request", "request_id": request_id, "request": request})
         while (reply := self.read()) is not None:
             response = reply.get("response", {})
             if reply.get("type") == "control_response" and response["request_id"] == request_id:
-                return response["response"]["mcp_response"]  # type: ignore[no-any-return]
-        sys.exit("fake-claude: stdin closed while waiting for an MCP response")
+                return response  # type: ignore[no-any-return]
+        sys.exit("fake-claude: stdin closed while waiting for a control response")
+
+    def mcp(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Send one JSON-RPC message to the SDK's `wta` server; return its response."""
+        request = {"subtype": "mcp_message", "server_name": "wta", "message": message}
+        return self.control(request)["response"]["mcp_response"]  # type: ignore[no-any-return]
 
     def call_tool(self, name: str, arguments: dict[str, str]) -> str:
         """Initialize the server, list its tools (recorded), call one; return its text."""
@@ -127,6 +138,48 @@ class Fake:
             }
         )
         return "".join(part["text"] for part in called["result"]["content"])
+
+    def pre_tool_use(self, tool_use_id: str, name: str, tool_input: dict[str, Any]) -> str | None:
+        """Run the SDK's PreToolUse hooks whose matcher takes `name`: the reason of the first
+        that denies the call, else None. A hook that fails decides nothing, as in the CLI."""
+        for matcher in self.hooks.get("PreToolUse", []):
+            if not matches(matcher.get("matcher"), name):
+                continue
+            for callback_id in matcher["hookCallbackIds"]:
+                hook_input = {
+                    "session_id": SESSION,
+                    "transcript_path": "/dev/null",
+                    "cwd": os.getcwd(),
+                    "permission_mode": "bypassPermissions",
+                    "hook_event_name": "PreToolUse",
+                    "tool_name": name,
+                    "tool_input": tool_input,
+                    "tool_use_id": tool_use_id,
+                }
+                request = {
+                    "subtype": "hook_callback",
+                    "callback_id": callback_id,
+                    "input": hook_input,
+                    "tool_use_id": tool_use_id,
+                }
+                response = self.control(request)
+                output = response.get("response", {}).get("hookSpecificOutput", {})
+                if output.get("permissionDecision") == "deny":
+                    return str(output.get("permissionDecisionReason", ""))
+        return None
+
+    def write(self, tool_use_id: str, path: str, content: str) -> None:
+        """The Write tool, hooks first: the file is written only if no hook denies it."""
+        tool_input = {"file_path": path, "content": content}
+        self.assistant(tool_use(tool_use_id, "Write", tool_input))
+        denied = self.pre_tool_use(tool_use_id, "Write", tool_input)
+        if denied is not None:
+            self.record.setdefault("denied", []).append(denied)
+            self.save()
+            self.tool_result(tool_use_id, f"PreToolUse:Write hook error: {denied}", is_error=True)
+            return
+        Path(path).write_text(content)
+        self.tool_result(tool_use_id, f"File created successfully at: {path}")
 
     # Claude Code's messages
 
@@ -161,16 +214,14 @@ class Fake:
             message["error"] = error
         self.send(message)
 
-    def tool_result(self, tool_use_id: str, text: str) -> None:
+    def tool_result(self, tool_use_id: str, text: str, is_error: bool = False) -> None:
+        block: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_use_id, "content": text}
+        if is_error:
+            block["is_error"] = True
         self.send(
             {
                 "type": "user",
-                "message": {
-                    "role": "user",
-                    "content": [
-                        {"type": "tool_result", "tool_use_id": tool_use_id, "content": text}
-                    ],
-                },
+                "message": {"role": "user", "content": [block]},
                 "parent_tool_use_id": None,
                 "session_id": SESSION,
             }
@@ -207,6 +258,16 @@ class Fake:
         while self.read() is not None:
             pass
         sys.exit(code)
+
+
+def matches(matcher: str | None, name: str) -> bool:
+    """Claude Code's hook matchers: none or `*` take every tool, names joined by `|` take
+    those names, anything else is a regular expression."""
+    if not matcher or matcher == "*":
+        return True
+    if re.fullmatch(r"[A-Za-z0-9_|]+", matcher):
+        return name in matcher.split("|")
+    return re.search(matcher, name) is not None
 
 
 def text(value: str) -> dict[str, Any]:
@@ -310,7 +371,16 @@ def second_try(fake: Fake) -> None:
     fake.finish(0)
 
 
+def fenced(fake: Fake) -> None:
+    """A Write outside the worktree (FAKE_CLAUDE_OUTSIDE), then one inside it."""
+    fake.write("tu_1", os.environ["FAKE_CLAUDE_OUTSIDE"], "escaped\n")
+    fake.write("tu_2", os.path.join(os.getcwd(), "inside.txt"), "inside\n")
+    fake.result("success", turns=3, cost=0.01, text="Wrote inside.txt.")
+    fake.finish(0)
+
+
 SCENARIOS = {
+    "fenced": fenced,
     "second_try": second_try,
     "success": success,
     "blocked": blocked,

@@ -18,6 +18,7 @@ from runutil import resolved_profile
 from worktree_agents.agents import AgentResult, AgentTask, backend_for, claude_launch
 from worktree_agents.agents.base import TokenUsage
 from worktree_agents.agents.claude import ClaudeAgent
+from worktree_agents.agents.claude_fence import denial_message
 from worktree_agents.agents.claude_launch import StartGate
 from worktree_agents.domain import CommitSha, FailureReason, FeatureId
 from worktree_agents.plan import Feature
@@ -65,6 +66,7 @@ class Setup:
         assert isinstance(extra_env, dict)
         profile = replace(PROFILE, cli_path=str(self.cli), env={**env, **extra_env})
         self.tools: list[tuple[str, str]] = []
+        self.denied: list[tuple[str, str, str]] = []
         self.task = AgentTask(
             feature_id=FeatureId("feat"),
             title="User login",
@@ -80,6 +82,7 @@ class Setup:
             plan_dir=tmp_path,
             system_append=APPEND,
             on_tool=lambda tool, summary: self.tools.append((tool, summary)),
+            on_tool_denied=lambda tool, path, reason: self.denied.append((tool, path, reason)),
         )
 
     def run(self, agent: ClaudeAgent | None = None) -> AgentResult:
@@ -213,6 +216,43 @@ def test_success_with_cost_and_feature_done(tmp_path: Path) -> None:
     assert (record["prompt"], record["mcp_tools"]) == (
         "Implement feature feat.\n",
         ["feature_done", "report_blocked"],
+    )
+
+
+def test_a_write_outside_the_worktree_is_denied(tmp_path: Path) -> None:
+    """The CLI asks the fence's PreToolUse hook before each Write: the one outside the
+    worktree is denied (the agent is told why, and carries on), the one inside goes ahead."""
+    outside = tmp_path / "checkout" / "escaped.txt"
+    outside.parent.mkdir()
+    setup = Setup(tmp_path, "fenced", env={"FAKE_CLAUDE_OUTSIDE": str(outside)})
+    assert setup.run() == AgentResult(
+        ok=True,
+        reason=None,
+        detail=None,
+        duration_s=0.0,
+        cost_usd=0.01,
+        turns=3,
+        summary="Wrote inside.txt.",
+        session_id="sess-1",
+        model="claude-fake-1",
+        usage=USAGE,
+    )
+    wt = setup.task.worktree
+    assert (outside.exists(), (wt / "inside.txt").read_text()) == (False, "inside\n")
+    reason = f"{outside} is outside the worktree {wt}"
+    assert setup.denied == [("Write", str(outside), reason)]
+    assert setup.tools == [("Write", str(outside)), ("Write", f"{wt}/inside.txt")]
+    assert setup.log() == setup.header() + (
+        f'[tool] Write {{"file_path": "{outside}", "content": "escaped\\n"}}\n'
+        f"[tool denied] Write: {reason}\n"
+        f'[tool] Write {{"file_path": "{wt}/inside.txt", "content": "inside\\n"}}\n'
+        f"[tool result] File created successfully at: {wt}/inside.txt\n"
+        "[result] success, 3 turns, $0.0100, session sess-1\n"
+    )
+    [record] = setup.records()
+    assert (record["hooks"], record["denied"]) == (
+        {"PreToolUse": ["Write|Edit|MultiEdit|NotebookEdit"]},
+        [denial_message("Write", reason, wt)],
     )
 
 
@@ -504,6 +544,7 @@ def test_argv_and_env_with_the_defaults(
         "own_group": True,
         "prompt": "Implement feature feat.\n",
         "mcp_tools": ["feature_done", "report_blocked"],
+        "hooks": {"PreToolUse": ["Write|Edit|MultiEdit|NotebookEdit"]},  # the fence's
     }
 
 

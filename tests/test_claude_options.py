@@ -10,7 +10,12 @@ from claude_agent_sdk import ClaudeAgentOptions
 from runutil import resolved_profile
 
 from worktree_agents.agents import AgentTask
-from worktree_agents.agents.claude_options import build_options, wta_server, wta_tools
+from worktree_agents.agents.claude_options import (
+    build_options,
+    fence_hooks,
+    wta_server,
+    wta_tools,
+)
 from worktree_agents.domain import CommitSha, FeatureId
 from worktree_agents.plan import ResolvedProfile
 
@@ -56,18 +61,19 @@ def task(tmp_path: Path, profile: ResolvedProfile, **extra: object) -> AgentTask
     )
 
 
-def ignore(_: object) -> None:
+def ignore(*_: object) -> None:
     pass
 
 
 def test_options_for_a_profile_that_sets_nothing(tmp_path: Path) -> None:
-    server = wta_server(ignore, ignore)
+    server, hooks = wta_server(ignore, ignore), fence_hooks(tmp_path / "worktree", ignore)
     options = build_options(
         task(tmp_path, NOTHING_SET),
         launcher=tmp_path / "launcher",
         env={"WTA_ATTEMPT": "2"},
         pgid_file=tmp_path / "pgid.1",
         server=server,
+        hooks=hooks,
         stderr=ignore,
     )
     assert options == ClaudeAgentOptions(
@@ -80,18 +86,20 @@ def test_options_for_a_profile_that_sets_nothing(tmp_path: Path) -> None:
         cli_path=tmp_path / "launcher",
         env={"WTA_ATTEMPT": "2", "WTA_CLAUDE_PGID_FILE": str(tmp_path / "pgid.1")},
         mcp_servers={"wta": server},
+        hooks=hooks,
         stderr=ignore,
     )
 
 
 def test_options_for_a_profile_that_sets_everything(tmp_path: Path) -> None:
-    server = wta_server(ignore, ignore)
+    server, hooks = wta_server(ignore, ignore), fence_hooks(tmp_path / "worktree", ignore)
     options = build_options(
         task(tmp_path, EVERYTHING_SET, system_append="Work carefully.", resume_session="s-1"),
         launcher=tmp_path / "launcher",
         env={"EXTRA": "on"},
         pgid_file=tmp_path / "pgid.2",
         server=server,
+        hooks=hooks,
         stderr=ignore,
     )
     assert options == ClaudeAgentOptions(
@@ -113,6 +121,7 @@ def test_options_for_a_profile_that_sets_everything(tmp_path: Path) -> None:
         cli_path=tmp_path / "launcher",
         env={"EXTRA": "on", "WTA_CLAUDE_PGID_FILE": str(tmp_path / "pgid.2")},
         mcp_servers={"wta": server},
+        hooks=hooks,
         stderr=ignore,
         resume="s-1",
     )

@@ -12,17 +12,20 @@ import pytest
 from gitutil import git
 from runutil import Spec, plan_repo, wta
 
-from worktree_agents.events import EventLog, ToolUsed
+from worktree_agents.events import EventLog, ToolDenied, ToolUsed
 
 FAKE = Path(__file__).with_name("fakeclaude.py")
 
 
 def fake_plan(
-    tmp_path: Path, scenario: str, extra: Mapping[str, object] | None = None
+    tmp_path: Path,
+    scenario: str,
+    extra: Mapping[str, object] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> tuple[Path, Path]:
     """A repository whose plan runs the claude backend on the fake CLI; (repo, fake state).
 
-    `extra` is added to the default profile."""
+    `extra` is added to the default profile, `env` to its environment."""
     cli = tmp_path / "bin" / "claude"
     cli.parent.mkdir()
     cli.write_text(
@@ -35,7 +38,7 @@ def fake_plan(
         "backend": "claude",
         "model": "haiku",
         "cli_path": str(cli),
-        "env": {"FAKE_CLAUDE_SCENARIO": scenario, "FAKE_CLAUDE_STATE": str(state)},
+        "env": {"FAKE_CLAUDE_SCENARIO": scenario, "FAKE_CLAUDE_STATE": str(state), **(env or {})},
         **(extra or {}),
     }
     repo = plan_repo(
@@ -107,3 +110,51 @@ def test_blocked_is_retried_only_on_another_profile(
         attempts,
     )
     assert feature["detail"] == "The spec names no database."
+
+
+def test_a_denied_write_is_an_event_and_the_feature_merges(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Write into the user's checkout is denied; the agent carries on in its worktree, and
+    the feature merges. The denial is an event, a progress line and a transcript line."""
+    outside = tmp_path / "repo" / "escaped.txt"  # in the user's checkout
+    repo, _ = fake_plan(tmp_path, "fenced", env={"FAKE_CLAUDE_OUTSIDE": str(outside)})
+    capsys.readouterr()
+
+    assert wta(repo, "run") == 0
+
+    worktree = tmp_path / "repo.wta" / "feat"
+    reason = f"{outside} is outside the worktree {worktree}"
+    progress = capsys.readouterr().err.splitlines()
+    assert [line[9:] for line in progress if line[9:].startswith("feat: denied")] == [
+        f"feat: denied Write: {reason}"
+    ]
+    assert not outside.exists()
+    assert git(repo, "ls-tree", "--name-only", "wta/integration") == "README.md\ninside.txt"
+    [run] = (repo / ".git" / "wta" / "runs").iterdir()
+    events = EventLog.read(run)
+    kinds = [e.kind for e in events]
+    assert kinds[kinds.index("agent_started") :] == [
+        "agent_started",
+        "tool_used",
+        "tool_denied",
+        "tool_used",
+        "agent_finished",
+        "merge_started",
+        "merged",
+        "run_finished",
+    ]
+    [denied] = [e for e in events if isinstance(e, ToolDenied)]
+    assert denied.model_dump(exclude={"ts", "run_id"}) == {
+        "schema_version": 1,
+        "kind": "tool_denied",
+        "feature_id": "feat",
+        "attempt": 1,
+        "tool": "Write",
+        "path": str(outside),
+        "reason": reason,
+    }
+    log = (repo / ".git" / "wta" / "attempts" / "feat" / "1" / "log.txt").read_text()
+    assert [line for line in log.splitlines() if line.startswith("[tool denied]")] == [
+        f"[tool denied] Write: {reason}"
+    ]

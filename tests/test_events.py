@@ -35,6 +35,7 @@ from worktree_agents.events import (
     RunFinished,
     RunStarted,
     Skipped,
+    ToolDenied,
     ToolUsed,
     VerifyFinished,
     VerifyStarted,
@@ -80,6 +81,15 @@ def one_of_each() -> list[Event]:
             model="sonnet",
         ),
         ToolUsed(run_id=RUN, ts=TS, feature_id=F, attempt=1, tool="Edit", summary="edit auth.py"),
+        ToolDenied(
+            run_id=RUN,
+            ts=TS,
+            feature_id=F,
+            attempt=1,
+            tool="Write",
+            path="/home/u/repo/app.py",
+            reason="/home/u/repo/app.py is outside the worktree /home/u/repo.wta/auth",
+        ),
         AgentFinished(
             run_id=RUN,
             ts=TS,
@@ -131,7 +141,7 @@ def test_one_of_each_covers_every_kind() -> None:
     (union, _field) = typing.get_args(AnyEvent)
     classes = set(typing.get_args(union))
     assert {type(e) for e in one_of_each()} == classes
-    assert len(classes) == 18
+    assert len(classes) == 19
 
 
 def test_every_kind_round_trips(tmp_path: Path) -> None:
@@ -173,8 +183,8 @@ def test_unknown_kind_is_rejected(tmp_path: Path) -> None:
     assert info.value.message == (
         f"{path}:1: invalid event: event: Input tag 'teleported' found using 'kind' does not "
         "match any of the expected tags: 'run_started', 'run_finished', 'feature_ready', "
-        "'worktree_created', 'agent_started', 'tool_used', 'agent_finished', 'verify_started', "
-        "'verify_finished', 'merge_started', 'merged', 'conflict', 'skipped', "
+        "'worktree_created', 'agent_started', 'tool_used', 'tool_denied', 'agent_finished', "
+        "'verify_started', 'verify_finished', 'merge_started', 'merged', 'conflict', 'skipped', "
         "'guardrail_tripped', 'retry', 'feature_failed', 'work_saved', 'checkout_changed'"
     )
 

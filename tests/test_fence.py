@@ -4,6 +4,7 @@ they report, on every way out of the agent (done, raised, cancelled)."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import threading
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from gitutil import git, make_repo
 
 from worktree_agents.domain import CommitSha, FeatureId, GuardrailRule
 from worktree_agents.failures import Finding
-from worktree_agents.fence import BranchCheck, Check, StashCheck, fenced
+from worktree_agents.fence import Check, StashCheck, WorktreeCheck, fenced
 from worktree_agents.git import GitRepo
 from worktree_agents.worktrees import WorktreeManager
 
@@ -91,7 +92,7 @@ def test_the_branch_check_names_where_the_agent_went(tmp_path: Path) -> None:
     stays = StashCheck(repo, threading.Lock())
 
     async def agent(command: tuple[str, ...]) -> list[Finding]:
-        checks: list[Check] = [stays, BranchCheck(manager, worktree)]
+        checks: list[Check] = [stays, WorktreeCheck(manager, worktree)]
         async with fenced(checks) as findings:
             if command:
                 git(worktree.path, *command)
@@ -113,3 +114,71 @@ def test_the_branch_check_names_where_the_agent_went(tmp_path: Path) -> None:
             advice="Stay on your branch.",
         )
     ]
+
+
+def test_the_worktree_check_names_rewritten_history(tmp_path: Path) -> None:
+    repo = GitRepo.open(make_repo(tmp_path / "repo", {"a.txt": "a\n"}))
+    manager = WorktreeManager(repo, tmp_path / "trees", "wta/")
+    base = CommitSha(repo.head_commit())
+    worktree = manager.create(FeatureId("f"), base)
+    tree = git(worktree.path, "write-tree")
+    unrelated = git(worktree.path, "commit-tree", tree, "-m", "unrelated root")
+
+    async def agent() -> list[Finding]:
+        async with fenced([WorktreeCheck(manager, worktree)]) as findings:
+            git(worktree.path, "reset", "-q", "--hard", unrelated)
+        return findings
+
+    assert asyncio.run(agent()) == [
+        Finding(
+            rule=GuardrailRule.HISTORY,
+            detail=f"the branch wta/f no longer descends from its base {base[:12]}"
+            f" (it is at {unrelated[:12]})",
+            advice="Never reset or rewrite the history below your starting commit.",
+        )
+    ]
+
+
+@pytest.mark.parametrize("how", ["rm -rf", "git worktree remove"])
+def test_a_deleted_worktree_is_named_and_pruned_so_the_place_is_free(
+    tmp_path: Path, how: str
+) -> None:
+    repo = GitRepo.open(make_repo(tmp_path / "repo", {"a.txt": "a\n"}))
+    manager = WorktreeManager(repo, tmp_path / "trees", "wta/")
+    base = CommitSha(repo.head_commit())
+    worktree = manager.create(FeatureId("f"), base)
+
+    async def agent() -> list[Finding]:
+        async with fenced([WorktreeCheck(manager, worktree)]) as findings:
+            if how == "rm -rf":
+                shutil.rmtree(worktree.path)
+            else:
+                git(repo.toplevel, "worktree", "remove", "--force", str(worktree.path))
+        return findings
+
+    assert asyncio.run(agent()) == [
+        Finding(
+            rule=GuardrailRule.WORKTREE,
+            detail=f"the agent deleted or broke its worktree {worktree.path}; wta pruned it",
+            advice="Never remove your worktree.",
+        )
+    ]
+    assert [e.path for e in repo.worktrees()] == [repo.toplevel]
+    again = manager.create(FeatureId("f"), base, reset=True)
+    assert (again.path / "a.txt").read_text() == "a\n"
+
+
+def test_a_worktree_whose_git_file_was_deleted_is_discarded(tmp_path: Path) -> None:
+    repo = GitRepo.open(make_repo(tmp_path / "repo", {"a.txt": "a\n"}))
+    manager = WorktreeManager(repo, tmp_path / "trees", "wta/")
+    base = CommitSha(repo.head_commit())
+    worktree = manager.create(FeatureId("f"), base)
+
+    async def agent() -> list[Finding]:
+        async with fenced([WorktreeCheck(manager, worktree)]) as findings:
+            (worktree.path / ".git").unlink()
+        return findings
+
+    assert [f.rule for f in asyncio.run(agent())] == [GuardrailRule.WORKTREE]
+    assert not worktree.path.exists()
+    assert manager.list() == []

@@ -36,7 +36,7 @@ def test_an_agent_that_leaves_its_branch_fails_the_guardrail(
     (tmp_path / "agent.py").write_text(
         "import subprocess\n"
         "def run(*a): subprocess.run(a, check=True)\n"
-        "run('git', 'switch', '-q', '-c', 'side')\n"
+        "run('git', 'switch', '-q', '--detach')\n"
         "open('a.txt', 'w').write('a\\n')\n"
         "run('git', 'add', '-A')\n"
         "run('git', 'commit', '-qm', 'w')\n"
@@ -50,7 +50,7 @@ def test_an_agent_that_leaves_its_branch_fails_the_guardrail(
     assert (got["state"], got["reason"], got["detail"]) == (
         "failed",
         "guardrail",
-        "the agent left the branch wta/wander (the worktree is on side)",
+        "the agent left the branch wta/wander (the worktree is on a detached HEAD)",
     )
     assert git(repo, "rev-parse", "wta/integration") == git(repo, "rev-parse", "main")
 

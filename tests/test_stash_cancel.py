@@ -14,9 +14,11 @@ from pathlib import Path
 from gitutil import git
 from runutil import Spec, plan_repo, start_run
 
+# wta's hook refuses the agent's `git stash drop`; this agent gets past it, as a determined
+# one can, so the restore is what is tested.
 AGENT = """\
 import pathlib, subprocess, sys, time
-subprocess.run(["git", "stash", "drop", "-q"], check=True)
+subprocess.run(["git", "-c", "core.hooksPath=/dev/null", "stash", "drop", "-q"], check=True)
 pathlib.Path(sys.argv[1]).write_text("dropped\\n")
 time.sleep(60)
 """

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from worktree_agents import failures
+from worktree_agents import failures, refguard
 from worktree_agents.agents.base import AgentResult, AgentTask
 from worktree_agents.agents.registry import backend_for, capabilities_for, recorded_model
 from worktree_agents.checks import run_feature_checks
@@ -21,18 +21,20 @@ from worktree_agents.events import (
     AgentFinished,
     AgentStarted,
     GuardrailTripped,
+    ToolDenied,
     ToolUsed,
     WorkSaved,
     WorktreeCreated,
 )
 from worktree_agents.failures import Failure
-from worktree_agents.fence import BranchCheck, Check, StashCheck, fenced
+from worktree_agents.fence import Check, StashCheck, WorktreeCheck, fenced
+from worktree_agents.fence_refs import STASH_REF, RefCheck
 from worktree_agents.git import HEADS
 from worktree_agents.guardrails import check_diff, diff_stats
 from worktree_agents.integrate import integrate
 from worktree_agents.merge import StackConflict, stack_bases
 from worktree_agents.plan import Feature, ResolvedProfile
-from worktree_agents.process import free_port
+from worktree_agents.process import NOTE_PREFIX, append_log, free_port
 from worktree_agents.prompt import build_prompt, build_system_append
 from worktree_agents.store import AttemptRecord, FeatureUpdate
 from worktree_agents.worktrees import Worktree
@@ -72,6 +74,14 @@ class Attempt:
         task = self._task(worktree)
         result, findings = await self._run_agent(task, worktree)
         if findings:
+            for finding in findings:
+                tripped = GuardrailTripped(
+                    run_id=self.ctx.journal.run_id,
+                    feature_id=self.fid,
+                    rule=finding.rule,
+                    detail=finding.detail,
+                )
+                self.ctx.journal.emit(tripped)
             return failures.fenced(findings)
         self.head = await asyncio.to_thread(self._commit_leftovers, worktree)
         if not result.ok:
@@ -111,6 +121,8 @@ class Attempt:
         await asyncio.to_thread(self._keep_earlier_work)
         worktree = await asyncio.to_thread(ctx.worktrees.create, fid, base, reset=True)
         self.files.dir.mkdir(parents=True, exist_ok=True)
+        for note in worktree.notes:
+            append_log(self.files.log, NOTE_PREFIX + note)
         store = ctx.journal.store
         store.annotate_attempt(fid, self.n, base_commit=base, log_path=str(self.files.log))
         ctx.journal.update(fid, FeatureUpdate(branch=worktree.branch, base_commit=base))
@@ -157,6 +169,11 @@ class Attempt:
             system_append=build_system_append(self.feature, self.checks),
             resume_session=self._session_to_resume(),
             on_tool=self._tool_used,
+            fence_env=refguard.agent_vars(
+                self.ctx.repo, HEADS + worktree.branch, self.files.refused_refs
+            ),
+            fence_git_config=refguard.agent_settings(refguard.hooks_dir(self.ctx.repo)),
+            on_tool_denied=self._tool_denied,
         )
 
     def _tool_used(self, tool: str, summary: str) -> None:
@@ -165,6 +182,18 @@ class Attempt:
             run_id=journal.run_id, feature_id=self.fid, attempt=self.n, tool=tool, summary=summary
         )
         journal.emit(used)
+
+    def _tool_denied(self, tool: str, path: str, reason: str) -> None:
+        journal = self.ctx.journal
+        denied = ToolDenied(
+            run_id=journal.run_id,
+            feature_id=self.fid,
+            attempt=self.n,
+            tool=tool,
+            path=path,
+            reason=reason,
+        )
+        journal.emit(denied)
 
     def _session_to_resume(self) -> str | None:
         """With `resume_on_retry`, a retry continues the failed attempt's Claude session."""
@@ -190,9 +219,17 @@ class Attempt:
         )
         ctx.journal.emit(started)
         checks: list[Check] = [
-            StashCheck(ctx.repo, ctx.stash_lock),
-            BranchCheck(ctx.worktrees, worktree),
-            *ctx.files.checks(self.fid),
+            StashCheck(ctx.repo, ctx.stash_lock, worktree.branch),
+            RefCheck(
+                ctx.repo,
+                ctx.coordinator,
+                ctx.merge_lock,
+                self.files.refused_refs,
+                worktree,
+                self._own_refs(),
+            ),
+            WorktreeCheck(ctx.worktrees, worktree),
+            *ctx.fence_files.checks(self.fid),
         ]
         async with fenced(checks) as findings:
             result = self.result = await backend_for(profile).run(task)
@@ -200,6 +237,13 @@ class Attempt:
             ctx.journal.emit(self._finished(result))
             self._record_result(result)
         return result, findings
+
+    def _own_refs(self) -> tuple[str, ...]:
+        """wta's namespaces, which the ref check's backstop leaves to wta, and the stash,
+        which is StashCheck's."""
+        run = self.ctx.loaded.plan.run
+        prefix = HEADS + run.branch_prefix
+        return (prefix, "refs/wta/", HEADS + run.integration_branch, STASH_REF)
 
     def _finished(self, result: AgentResult) -> AgentFinished:
         return AgentFinished(
@@ -226,6 +270,8 @@ class Attempt:
     def _commit_leftovers(self, worktree: Worktree) -> CommitSha:
         """Commit what the agent left uncommitted (its own commits stay), and keep the
         attempt's work reachable under refs/wta/attempts. Returns HEAD."""
+        for lock in self.ctx.worktrees.clear_stale_locks(worktree):  # the agent is gone
+            append_log(self.files.log, f"{NOTE_PREFIX}removed {lock}, left by the agent's git")
         note = f"Work left uncommitted by the agent (attempt {self.n})."
         message = f"{self.feature.display_title}\n\n{note}"
         head = self.ctx.worktrees.commit_all(worktree, message)

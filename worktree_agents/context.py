@@ -48,6 +48,6 @@ class RunContext:
     worktrees: WorktreeManager
     coordinator: MergeCoordinator
     guard: RunGuard
-    files: FilesFence  # the repository's shared git files and the user's checkout
+    fence_files: FilesFence  # the repository's shared git files and the user's checkout
     merge_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     stash_lock: threading.Lock = field(default_factory=threading.Lock)

@@ -48,6 +48,9 @@ class GuardrailRule(StrEnum):
     PROTECTED_PATHS = "protected_paths"
     STASH = "stash"  # the agent changed the stash, which the user's checkout shares
     BRANCH = "branch"  # the agent left its feature branch
+    REFS = "refs"  # the agent moved, or tried to move, refs that are not its own
+    HISTORY = "history"  # its branch no longer descends from its base
+    WORKTREE = "worktree"  # the agent deleted or broke its worktree
     GIT_FILES = "git_files"  # the agent changed the repository's shared config, hooks or info
     RUN_BUDGET = "run_budget_usd"
     STOP_AFTER_FAILURES = "stop_after_failures"

@@ -94,6 +94,17 @@ class ToolUsed(Event):
         return shorten(environ_redactor().redact(summary), SUMMARY_MAX)
 
 
+class ToolDenied(Event):
+    """The fence denied a tool call: a file write outside the worktree (claude backend)."""
+
+    kind: Literal["tool_denied"] = "tool_denied"
+    feature_id: FeatureId
+    attempt: int
+    tool: str
+    path: str  # as the agent gave it
+    reason: str
+
+
 class AgentFinished(Event):
     kind: Literal["agent_finished"] = "agent_finished"
     feature_id: FeatureId
@@ -192,6 +203,7 @@ AnyEvent: TypeAlias = Annotated[
     | WorktreeCreated
     | AgentStarted
     | ToolUsed
+    | ToolDenied
     | AgentFinished
     | VerifyStarted
     | VerifyFinished

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from worktree_agents.domain import CommitSha, GuardrailRule
 from worktree_agents.failures import Finding
-from worktree_agents.git import GitRepo, restore_stash, stash_entries
+from worktree_agents.git import HEADS, GitRepo, restore_stash, stash_entries
 from worktree_agents.worktrees import Worktree, WorktreeManager
 
 
@@ -33,25 +33,31 @@ async def fenced(checks: Sequence[Check]) -> AsyncIterator[list[Finding]]:
         yield findings
 
 
+def short(sha: str | None) -> str:
+    return "nothing" if sha is None or not sha.strip("0") else sha[:12]
+
+
 class StashCheck:
-    """The stash is shared with the user's checkout: entries an agent removes are put back.
+    """The stash is shared with the user's checkout: entries an agent removes are put back,
+    and entries it adds on its branch are dropped.
 
     The snapshot and the restore run under one lock shared by every attempt of the process,
     in worker threads that finish even when the attempt is cancelled (Ctrl-C), in the manner
     of pre-commit's staged_files_only.
     """
 
-    def __init__(self, repo: GitRepo, lock: threading.Lock) -> None:
+    def __init__(self, repo: GitRepo, lock: threading.Lock, branch: str | None = None) -> None:
         self.repo = repo
         self.lock = lock
+        self.branch = branch
 
     def _snapshot(self) -> list[tuple[CommitSha, str]]:
         with self.lock:
             return stash_entries(self.repo)
 
-    def _restore(self, before: list[tuple[CommitSha, str]]) -> int:
+    def _restore(self, before: list[tuple[CommitSha, str]]) -> tuple[int, int]:
         with self.lock:
-            return restore_stash(self.repo, before)
+            return restore_stash(self.repo, before, self.branch)
 
     @asynccontextmanager
     async def watch(self, findings: list[Finding]) -> AsyncIterator[None]:
@@ -60,33 +66,61 @@ class StashCheck:
             yield
         finally:
             # started at once in its thread: a second cancel cannot stop the restore
-            restored = await asyncio.to_thread(self._restore, before)
-            if restored:
-                entries = "entry" if restored == 1 else "entries"
-                detail = (
-                    "the agent changed the stash, which your checkout shares; wta put back"
-                    f" {restored} {entries} it had removed"
+            restored, dropped = await asyncio.to_thread(self._restore, before)
+            done = [
+                *([f"put back {_entries(restored)} it had removed"] if restored else []),
+                *([f"dropped {_entries(dropped)} it had added"] if dropped else []),
+            ]
+            if done:
+                detail = "the agent changed the stash, which your checkout shares; wta " + (
+                    " and ".join(done)
                 )
                 findings.append(
                     Finding(rule=GuardrailRule.STASH, detail=detail, advice="Never use git stash.")
                 )
 
 
-class BranchCheck:
-    """The agent must end on its feature branch, in its own worktree."""
+def _entries(n: int) -> str:
+    return f"{n} entry" if n == 1 else f"{n} entries"
+
+
+class WorktreeCheck:
+    """The agent must leave its worktree in place and registered, on its feature branch,
+    with history that still descends from its base."""
 
     def __init__(self, worktrees: WorktreeManager, worktree: Worktree) -> None:
         self.worktrees = worktrees
         self.worktree = worktree
 
+    def _damage(self) -> Finding | None:
+        worktrees, worktree = self.worktrees, self.worktree
+        if not worktrees.registered(worktree):
+            worktrees.discard(worktree.feature_id)
+            detail = (
+                f"the agent deleted or broke its worktree {worktree.path}; wta pruned it"
+            )
+            return Finding(
+                rule=GuardrailRule.WORKTREE, detail=detail, advice="Never remove your worktree."
+            )
+        moved = worktrees.off_branch(worktree)
+        if moved is not None:
+            detail = f"the agent left the branch {worktree.branch} (the worktree is on {moved})"
+            return Finding(rule=GuardrailRule.BRANCH, detail=detail, advice="Stay on your branch.")
+        tip = worktrees.repo.rev_parse(HEADS + worktree.branch)
+        if tip is None or not worktrees.repo.is_ancestor(worktree.base_commit, tip):
+            detail = (
+                f"the branch {worktree.branch} no longer descends from its base"
+                f" {short(worktree.base_commit)} (it is at {short(tip)})"
+            )
+            advice = "Never reset or rewrite the history below your starting commit."
+            return Finding(rule=GuardrailRule.HISTORY, detail=detail, advice=advice)
+        return None
+
     @asynccontextmanager
     async def watch(self, findings: list[Finding]) -> AsyncIterator[None]:
-        yield
-        moved = await asyncio.to_thread(self.worktrees.off_branch, self.worktree)
-        if moved is not None:
-            detail = (
-                f"the agent left the branch {self.worktree.branch} (the worktree is on {moved})"
-            )
-            findings.append(
-                Finding(rule=GuardrailRule.BRANCH, detail=detail, advice="Stay on your branch.")
-            )
+        try:
+            yield
+        finally:
+            damage = await asyncio.to_thread(self._damage)
+            if damage is not None:
+                findings.append(damage)

@@ -43,6 +43,10 @@ HEADS = "refs/heads/"
 # planted) can neither break nor slow its plumbing (reference-transaction runs on every
 # ref update, post-checkout on worktree add).
 NO_HOOKS = ("-c", "core.hooksPath=/dev/null")
+# Nor do its checkouts and resets recurse into submodules, whatever submodule.recurse says:
+# a submodule of a feature worktree may be empty (checkout.py sets them up, once), and a
+# recursing checkout dies on an empty one.
+NO_RECURSION = ("-c", "submodule.recurse=false")
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,17 @@ def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def git_config_env(settings: Sequence[tuple[str, str]], env: Mapping[str, str]) -> dict[str, str]:
+    """GIT_CONFIG_COUNT/KEY_n/VALUE_n for `settings`, after any that `env` already gives."""
+    count = env.get("GIT_CONFIG_COUNT", "0")
+    first = int(count) if count.isdigit() else 0
+    out = {"GIT_CONFIG_COUNT": str(first + len(settings))}
+    for n, (key, value) in enumerate(settings, start=first):
+        out[f"GIT_CONFIG_KEY_{n}"] = key
+        out[f"GIT_CONFIG_VALUE_{n}"] = value
+    return out
+
+
 def run_git(
     args: Sequence[str],
     *,
@@ -86,7 +101,7 @@ def run_git(
     ok_codes: Collection[int] = (0,),
 ) -> GitResult:
     """Run `git <args>` in `cwd`; raise GitError when `check` and the exit code is not ok."""
-    argv = ["git", *NO_HOOKS, *args]
+    argv = ["git", *NO_HOOKS, *NO_RECURSION, *args]
     data = input.encode() if isinstance(input, str) else input
     try:
         proc = subprocess.run(
@@ -277,6 +292,11 @@ class GitRepo:
         result = self.run(*args, ok_codes=(0, 1))
         return CommitSha(result.stdout.strip()) if result.exit_code == 0 else None
 
+    def is_ancestor(self, ancestor: CommitSha, commit: CommitSha) -> bool:
+        """Whether `commit` descends from `ancestor` (False too if either is missing)."""
+        args = ("merge-base", "--is-ancestor", ancestor, commit)
+        return self.run(*args, ok_codes=(0, 1, 128)).exit_code == 0
+
     def ref_exists(self, ref: str) -> bool:
         """Whether the full ref name (`refs/...` or `HEAD`) exists."""
         result = self.run("show-ref", "--verify", "--quiet", ref, ok_codes=(0, 1))
@@ -429,11 +449,29 @@ def stash_entries(repo: GitRepo) -> list[tuple[CommitSha, str]]:
     return [(CommitSha(sha), message) for sha, message in entries]
 
 
-def restore_stash(repo: GitRepo, before: list[tuple[CommitSha, str]]) -> int:
+def restore_stash(
+    repo: GitRepo, before: list[tuple[CommitSha, str]], made_on: str | None = None
+) -> tuple[int, int]:
     """Put back stash entries that were in `before` and are gone now (an agent ran `git
-    stash pop` or `drop`: refs/stash is shared by every worktree). Returns how many."""
-    now = {sha for sha, _ in stash_entries(repo)}
-    missing = [(sha, message) for sha, message in before if sha not in now]
+    stash pop` or `drop`: refs/stash is shared by every worktree), and drop entries made
+    since on the branch `made_on` (git names the branch in each entry's message). Returns
+    how many were put back and how many dropped."""
+    now = stash_entries(repo)
+    present = {sha for sha, _ in now}
+    missing = [(sha, message) for sha, message in before if sha not in present]
+    stale = repo.rev_parse("refs/stash") if missing and not now else None
+    if stale is not None:
+        # refs/stash left without its reflog (wta's hook refused the deletion that drops
+        # the last entry): `stash store` of the same commit would write no reflog entry.
+        repo.delete_ref("refs/stash", stale)
     for sha, message in reversed(missing):  # oldest first, so the newest ends on top
         repo.run("stash", "store", "-m", message, sha)
-    return len(missing)
+    if made_on is None:
+        return len(missing), 0
+    known = {sha for sha, _ in before}
+    marks = (f"WIP on {made_on}: ", f"On {made_on}: ")
+    added = [sha for sha, message in now if sha not in known and message.startswith(marks)]
+    for sha in added:
+        index = next(i for i, (s, _) in enumerate(stash_entries(repo)) if s == sha)
+        repo.run("stash", "drop", "--quiet", f"stash@{{{index}}}")
+    return len(missing), len(added)

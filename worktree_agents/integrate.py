@@ -36,6 +36,7 @@ async def integrate(
     change = FeatureChange(fid, feature.display_title, worktree.base_commit, head)
     verify = _merge_verifier(ctx, worktree, task) if _verify_after_merge(ctx) else None
     async with ctx.merge_lock:
+        await asyncio.to_thread(ctx.coordinator.reclaim)  # an agent's move is never built on
         result = await ctx.coordinator.integrate(change, verify)
     match result:
         case Conflicted(report=report):

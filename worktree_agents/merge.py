@@ -201,6 +201,15 @@ def _conflict_regions(text: str) -> list[str]:
     return regions
 
 
+@dataclass(frozen=True)
+class ForeignMove:
+    """A ref of wta's that something other than wta moved (None: deleted), now put back."""
+
+    ref: str
+    old: CommitSha
+    new: CommitSha | None
+
+
 class MergeCoordinator:
     """Integrates features onto one integration branch; moves no other ref."""
 
@@ -209,6 +218,10 @@ class MergeCoordinator:
         self.branch = integration_branch
         self.ref = HEADS + integration_branch
         self.mode = mode
+        # The tip wta last set or found at the start: the branch only ever holds commits wta
+        # made, so a tip that differs was moved by someone else (an agent), and is put back.
+        self.known: CommitSha | None = None
+        self.reclaimed: list[ForeignMove] = []  # moves put back, not yet reported
 
     def tip(self) -> CommitSha | None:
         """The integration head, or None if the branch does not exist."""
@@ -218,6 +231,7 @@ class MergeCoordinator:
         """Create the integration branch at `base` unless it exists; return its tip."""
         current = self.tip()
         if current is not None:
+            self.known = current
             return current
         self.refuse_if_checked_out()
         try:
@@ -227,7 +241,31 @@ class MergeCoordinator:
                 raise
         created = self.tip()
         assert created is not None
+        self.known = created
         return created
+
+    def reclaim(self) -> None:
+        """Put the branch back (by compare-and-swap) where this coordinator left it if
+        something else moved it, and note the move in `reclaimed`. `wta run` calls it under
+        its merge lock, where nothing but its agents can have moved the branch; integrate()
+        itself recomputes on a moved tip, as a coordinator elsewhere may have moved it."""
+        if self.known is None:
+            return
+        now = self.tip()
+        if now == self.known:
+            return
+        try:
+            if now is None:
+                self.repo.update_ref(self.ref, self.known, None, message="wta: put back")
+            else:
+                self.repo.update_ref(self.ref, self.known, now, message="wta: put back")
+        except GitError:
+            return  # it moved again: the next call sees where to
+        self.reclaimed.append(ForeignMove(ref=self.ref, old=self.known, new=now))
+
+    def take_reclaimed(self) -> list[ForeignMove]:
+        taken, self.reclaimed = self.reclaimed, []
+        return taken
 
     def prepare(self, change: FeatureChange, onto: CommitSha) -> PrepareResult:
         """Compute the new integration head for `change` on `onto` without moving any ref."""
@@ -261,6 +299,7 @@ class MergeCoordinator:
             if self.tip() != prepared.onto:
                 return False
             raise
+        self.known = prepared.commit
         return True
 
     async def integrate(

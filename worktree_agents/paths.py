@@ -46,6 +46,11 @@ class AttemptFiles:
     def processes(self) -> Path:
         return self.dir / PROCESS_RECORD
 
+    @property
+    def refused_refs(self) -> Path:
+        """The ref updates the attempt's git tried and wta's hook refused (refguard.py)."""
+        return self.dir / "refused-refs"
+
 
 @dataclass(frozen=True)
 class StatePaths:

@@ -20,6 +20,7 @@ from worktree_agents.events import (
     RunFinished,
     RunStarted,
     Skipped,
+    ToolDenied,
     VerifyFinished,
     WorkSaved,
     WorktreeCreated,
@@ -38,6 +39,8 @@ def describe(event: Event) -> str | None:  # noqa: C901 - one flat case per even
             model = f", {event.model}" if event.model else ""
             how = f"{event.backend}, profile {event.profile}{model}"
             return f"{event.feature_id}: attempt {event.attempt} started ({how})"
+        case ToolDenied():
+            return f"{event.feature_id}: denied {event.tool}: {event.reason}"
         case AgentFinished():
             cost = f", ${event.cost_usd:.4f}" if event.cost_usd else ""
             verdict = "finished" if event.ok else f"failed ({event.reason})"

@@ -120,7 +120,7 @@ class Orchestrator:
             worktrees=WorktreeManager(self.repo, checked.worktree_root, prefix),
             coordinator=coordinator,
             guard=guard,
-            files=FilesFence(self.repo, journal, checked.worktree_root),
+            fence_files=FilesFence(self.repo, journal, checked.worktree_root),
         )
         journal.emit(
             RunStarted(

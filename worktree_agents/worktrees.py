@@ -11,6 +11,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from worktree_agents.checkout import check_out, make_full
 from worktree_agents.domain import BranchName, CommitSha, FeatureId
 from worktree_agents.errors import RepoError, WtaError
 from worktree_agents.git import HEADS, GitRepo, WorktreeEntry
@@ -25,6 +26,7 @@ class Worktree:
     branch: BranchName
     base_commit: CommitSha
     head: CommitSha | None
+    notes: tuple[str, ...] = ()  # what its checkout could not do (a submodule left empty)
 
 
 def default_worktree_root(repo: GitRepo) -> Path:
@@ -86,7 +88,8 @@ class WorktreeManager:
         Only the worktree's records are made under the worktree lock (`--no-checkout`,
         milliseconds); its files are written after the lock is released, so other adds,
         and every reader of worktree metadata (a merge among them), need not wait for a
-        checkout of the whole tree.
+        checkout of the whole tree. It is a full checkout, with the submodules the user's
+        checkout has (checkout.py).
         """
         path = self.path_for(feature_id)
         branch = self.branch_for(feature_id)
@@ -100,16 +103,17 @@ class WorktreeManager:
                 self.repo.run(*args, commit)
                 admin = self.repo.run("rev-parse", "--absolute-git-dir", cwd=path).stdout.strip()
                 (Path(admin) / BASE_FILE).write_text(commit + "\n", encoding="utf-8")
+                make_full(self.repo, path, Path(admin))
             except BaseException:
                 self._undo_add(path, path_existed, ref, commit, old_tip)
                 raise
         try:
-            self.repo.run("reset", "--quiet", "--hard", cwd=path)  # the checkout
+            notes = check_out(self.repo, path)
         except BaseException:
             with self.repo.worktree_lock():
                 self._undo_add(path, path_existed, ref, commit, old_tip)
             raise
-        return Worktree(feature_id, path, branch, commit, head=commit)
+        return Worktree(feature_id, path, branch, commit, head=commit, notes=tuple(notes))
 
     def _make_room(
         self, path: Path, branch: BranchName, base_commit: CommitSha, *, reset: bool
@@ -210,6 +214,52 @@ class WorktreeManager:
         if where == HEADS + worktree.branch:
             return None
         return where.removeprefix(HEADS) if where else "a detached HEAD"
+
+    def registered(self, worktree: Worktree) -> bool:
+        """Whether the worktree is still there: its directory exists and git lists it as a
+        worktree whose directory it can find."""
+        if not (worktree.path / ".git").exists():
+            return False
+        entry = _entry_at(self.repo.worktrees(), worktree.path)
+        if entry is None or entry.prunable:
+            return False
+        # its `.git` file must still lead to this repository
+        args = ("rev-parse", "--path-format=absolute", "--git-common-dir")
+        found = self.repo.run(*args, cwd=worktree.path, check=False)
+        return found.exit_code == 0 and _real(Path(found.stdout.strip())) == self.repo.common_dir
+
+    def clear_stale_locks(self, worktree: Worktree) -> builtins.list[str]:
+        """Remove the lock files a killed git leaves behind (`index.lock`, `HEAD.lock`, and
+        the branch's) once nothing runs in the worktree any more; returns what was removed."""
+        args = ("rev-parse", "--path-format=absolute", "--git-dir")
+        admin = Path(self.repo.run(*args, cwd=worktree.path).stdout.strip())
+        candidates = [
+            admin / "index.lock",
+            admin / "HEAD.lock",
+            self.repo.common_dir / f"{HEADS}{worktree.branch}.lock",
+        ]
+        removed = []
+        for lock in candidates:
+            if lock.is_file():
+                lock.unlink()
+                removed.append(str(lock))
+        return removed
+
+    def discard(self, feature_id: FeatureId) -> None:
+        """Forget a worktree an agent deleted or unregistered: prune git's records of it, and
+        remove what is left of its directory (in wta's worktree root), so that a retry, a
+        later run and `wta clean` find the place free."""
+        path = self.path_for(feature_id)
+        with self.repo.worktree_lock():
+            entry = _entry_at(self.repo.worktrees(), path)
+            if entry is not None:
+                with suppress(WtaError):  # a broken `.git` file is mended first
+                    self.repo.run("worktree", "repair", str(path))
+                with suppress(WtaError):
+                    self._remove_unlocked(path, entry, force=True)
+            self.repo.run("worktree", "prune")
+            if path.exists() and _entry_at(self.repo.worktrees(), path) is None:
+                shutil.rmtree(path, ignore_errors=True)
 
     def save_unrecorded_work(
         self, feature_id: FeatureId, save_as: str, known: Sequence[str]

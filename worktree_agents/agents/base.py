@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import signal
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
 from worktree_agents.domain import CommitSha, FailureReason, FeatureId
-from worktree_agents.git import SCRUBBED_VARS, git_env
+from worktree_agents.git import SCRUBBED_VARS, git_config_env, git_env
 from worktree_agents.plan import ResolvedProfile
 from worktree_agents.process import ProcessResult
 from worktree_agents.text import last_line
@@ -54,9 +54,16 @@ class AgentTask:
     system_append: str = ""
     # Called with (tool name, a short summary of its input) each time the agent uses a tool.
     on_tool: Callable[[str, str], None] | None = None
+    # Called with (tool name, path, reason) each time the fence denies a tool call: a file
+    # write outside the worktree (claude backend).
+    on_tool_denied: Callable[[str, str, str], None] | None = None
     # A session to resume (a backend that supports_resume, with `resume_on_retry = true`):
     # the failed attempt's session.
     resume_session: str | None = None
+    # The fence's additions to the agent's environment (refguard.py): variables, and git
+    # settings given as GIT_CONFIG_COUNT/KEY/VALUE after AGENT_GIT_CONFIG.
+    fence_env: Mapping[str, str] = field(default_factory=dict)
+    fence_git_config: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -146,21 +153,11 @@ def agent_env(task: AgentTask) -> dict[str, str]:
             "WTA_PORT": str(task.port),
         }
     )
+    env.update(task.fence_env)
     for name in REMOVED_VARS:
         env.pop(name, None)
-    env.update(git_config_env(AGENT_GIT_CONFIG, env))
+    env.update(git_config_env(AGENT_GIT_CONFIG + task.fence_git_config, env))
     return env
-
-
-def git_config_env(settings: Sequence[tuple[str, str]], env: Mapping[str, str]) -> dict[str, str]:
-    """GIT_CONFIG_COUNT/KEY_n/VALUE_n for `settings`, after any that `env` already gives."""
-    count = env.get("GIT_CONFIG_COUNT", "0")
-    first = int(count) if count.isdigit() else 0
-    out = {"GIT_CONFIG_COUNT": str(first + len(settings))}
-    for n, (key, value) in enumerate(settings, start=first):
-        out[f"GIT_CONFIG_KEY_{n}"] = key
-        out[f"GIT_CONFIG_VALUE_{n}"] = value
-    return out
 
 
 def format_seconds(seconds: float) -> str:

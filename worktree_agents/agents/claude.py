@@ -42,7 +42,12 @@ from worktree_agents.agents.claude_launch import (
     kill_cli,
     write_launcher,
 )
-from worktree_agents.agents.claude_options import build_options, permission_mode, wta_server
+from worktree_agents.agents.claude_options import (
+    build_options,
+    fence_hooks,
+    permission_mode,
+    wta_server,
+)
 from worktree_agents.agents.claude_transcript import Transcript
 from worktree_agents.domain import FailureReason
 from worktree_agents.process import NOTE_PREFIX, KillReason, watch
@@ -96,6 +101,7 @@ class _Attempt:
             env=self.env,
             pgid_file=self.pgid_file,
             server=wta_server(on_done, on_blocked),
+            hooks=fence_hooks(self.task.worktree, transcript.denied),
             stderr=transcript.on_stderr,
         )
 
@@ -114,6 +120,7 @@ class _Attempt:
         except asyncio.CancelledError:
             self.transcript.log(NOTE_PREFIX + "cancelled; killing Claude Code's process group")
             await self._stop(consumer)
+            self.transcript.flush_denials()
             raise
         if killed_for is not None:
             self.transcript.log(f"{NOTE_PREFIX}{killed_for}: killing Claude Code's process group")

@@ -1,5 +1,6 @@
-"""What Claude Code is started with: its options, built from the task and its profile, and
-wta's in-process tools (feature_done, report_blocked).
+"""What Claude Code is started with: its options, built from the task and its profile, wta's
+in-process tools (feature_done, report_blocked), and the fence's hook, which denies file writes
+outside the worktree (claude_fence.py).
 
 Defaults, chosen so that an unattended run works; the profile overrides each one:
 - permission_mode "bypassPermissions": nobody is there to approve a tool call, and the agent
@@ -12,23 +13,38 @@ Defaults, chosen so that an unattended run works; the profile overrides each one
 - model, fallback_model, max_turns, max_budget_usd: the profile's; unset leaves the CLI's own.
 - cli_path: the profile's (relative to the plan), else the CLI bundled with claude-agent-sdk,
   else `claude` on PATH and the usual install places: the SDK's own order (claude_launch.py).
+- hooks: a PreToolUse hook, whatever the profile says: it is the only check the CLI asks in
+  every permission mode. `can_use_tool` would not do: under bypassPermissions the CLI never
+  asks it (checked with CLI 2.1.332).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from claude_agent_sdk import (
     ClaudeAgentOptions,
+    HookContext,
+    HookInput,
+    HookJSONOutput,
+    HookMatcher,
     McpSdkServerConfig,
     SdkMcpTool,
     create_sdk_mcp_server,
     tool,
 )
+from claude_agent_sdk.types import HookEvent
 
 from worktree_agents.agents.base import AgentTask
+from worktree_agents.agents.claude_fence import (
+    WRITING_TOOLS,
+    denial_message,
+    outside_worktree,
+    written_path,
+)
 from worktree_agents.agents.claude_launch import PGID_FILE_VAR
 from worktree_agents.plan import PermissionMode, ResolvedProfile, SettingSource
 from worktree_agents.text import shorten
@@ -37,6 +53,10 @@ WTA_TOOLS = ("mcp__wta__feature_done", "mcp__wta__report_blocked")
 DEFAULT_PERMISSION_MODE: PermissionMode = "bypassPermissions"
 DEFAULT_SETTING_SOURCES: tuple[SettingSource, ...] = ("project",)
 SUMMARY_CHARS = 1000
+
+Hooks = dict[HookEvent, list[HookMatcher]]
+# Called with (tool_use_id, tool name, path, reason) for each tool call the fence denies.
+OnDenied = Callable[[str | None, str, str, str], None]
 
 
 def permission_mode(profile: ResolvedProfile) -> PermissionMode:
@@ -50,10 +70,12 @@ def build_options(
     env: Mapping[str, str],
     pgid_file: Path,
     server: McpSdkServerConfig,
+    hooks: Hooks,
     stderr: Callable[[str], None],
 ) -> ClaudeAgentOptions:
     """The options for one try: the CLI is `launcher`, which records its process group in
-    `pgid_file`; `server` is wta's tools; each line the CLI writes to stderr goes to `stderr`."""
+    `pgid_file`; `server` is wta's tools and `hooks` the fence's; each line the CLI writes to
+    stderr goes to `stderr`."""
     profile = task.profile
     allowed = list(profile.allowed_tools or ())
     allowed += [name for name in WTA_TOOLS if name not in allowed]
@@ -79,9 +101,38 @@ def build_options(
         cli_path=launcher,
         env={**env, PGID_FILE_VAR: str(pgid_file)},
         mcp_servers={"wta": server},
+        hooks=hooks,
         stderr=stderr,
         resume=task.resume_session,
     )
+
+
+def fence_hooks(worktree: Path, on_denied: OnDenied) -> Hooks:
+    """A PreToolUse hook that denies a file-writing tool whose path resolves outside
+    `worktree`, telling the agent why, and tells `on_denied`. Bash is not covered (see
+    claude_fence.py); the fence's checks after the agent are."""
+
+    async def deny_outside(
+        hook_input: HookInput, tool_use_id: str | None, context: HookContext
+    ) -> HookJSONOutput:
+        if hook_input["hook_event_name"] != "PreToolUse":
+            return {}
+        tool_name, tool_input = hook_input["tool_name"], hook_input["tool_input"]
+        reason = outside_worktree(tool_name, tool_input, worktree)
+        if reason is None:
+            return {}
+        # The denial stands even if recording it fails: a hook that raises lets the tool run.
+        with contextlib.suppress(Exception):
+            on_denied(tool_use_id, tool_name, written_path(tool_name, tool_input) or "", reason)
+        return {
+            "hookSpecificOutput": {
+                "hookEventName": "PreToolUse",
+                "permissionDecision": "deny",
+                "permissionDecisionReason": denial_message(tool_name, reason, worktree),
+            }
+        }
+
+    return {"PreToolUse": [HookMatcher(matcher="|".join(WRITING_TOOLS), hooks=[deny_outside])]}
 
 
 def wta_server(

@@ -67,6 +67,9 @@ class Transcript:
         self.model: str | None = None
         self.init_model: str | None = None
         self.stderr_last: str | None = None
+        # Denials by the fence's hook whose tool result has not come yet, by tool_use_id:
+        # (tool, path, reason).
+        self.denials: dict[str, tuple[str, str, str]] = {}
         # What the current try reported, reset by begin_try.
         self.last_message = time.monotonic()
         self.result: ResultMessage | None = None
@@ -87,6 +90,7 @@ class Transcript:
         self.last_message = time.monotonic()
 
     def end_try(self) -> None:
+        self.flush_denials()
         result = self.result
         if result is None:
             return
@@ -141,7 +145,31 @@ class Transcript:
                     summary = self.redact(tool_summary(block.input))
                     self.task.on_tool(block.name, shorten(summary, TOOL_SUMMARY_CHARS))
 
+    def denied(self, tool_use_id: str | None, tool: str, path: str, reason: str) -> None:
+        """The fence's hook denied a tool call. It is recorded with the call's tool result,
+        which stands in for the result's line: the hook runs while the call's own message
+        may still wait in the SDK's queue, and its line must come first."""
+        if tool_use_id is None:
+            self._denied(tool, path, reason)
+        else:
+            self.denials[tool_use_id] = (tool, path, reason)
+
+    def flush_denials(self) -> None:
+        """Record the denials whose tool results never came (the CLI ended or was killed)."""
+        for denial in self.denials.values():
+            self._denied(*denial)
+        self.denials = {}
+
+    def _denied(self, tool: str, path: str, reason: str) -> None:
+        self.log(f"[tool denied] {tool}: {reason}")
+        if self.task.on_tool_denied is not None:
+            self.task.on_tool_denied(tool, self.redact(path), self.redact(reason))
+
     def _tool_result(self, block: ToolResultBlock) -> None:
+        denial = self.denials.pop(block.tool_use_id, None)
+        if denial is not None:
+            self._denied(*denial)
+            return
         content = block.content
         if isinstance(content, list):
             content = " ".join(

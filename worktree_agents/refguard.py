@@ -1,0 +1,181 @@
+"""What an agent's git may move: its own branch, and its own worktree's HEAD and per-worktree
+refs. Nothing else.
+
+Every agent's git runs with `core.hooksPath` set (through the environment, see
+agents/base.py) to a directory wta writes in its state directory. Its
+`reference-transaction` hook refuses, in the `prepared` state, any update to a ref the
+attempt does not own: git then aborts the whole transaction, so `main`, tags, remote-tracking
+refs, the stash, other features' branches and the integration branch never move. The
+refused updates are written to the attempt's file, and the fence fails the attempt naming
+each one. Every other hook name runs the user's own hook, so agents' commits still run the
+repository's pre-commit and commit-msg hooks as before.
+
+An agent that writes ref files itself, or runs git with its own `-c core.hooksPath`, gets
+past this; the fence's checks after the agent are the backstop for what they can see.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from worktree_agents.domain import CommitSha
+from worktree_agents.git import GitRepo
+
+HOOKS_DIR = "agent-hooks"  # under the state directory
+DISPATCH = "dispatch"
+OWN_REF_VAR = "WTA_OWN_REF"
+COMMON_DIR_VAR = "WTA_GIT_COMMON_DIR"
+REFUSED_VAR = "WTA_REFUSED_REFS"
+
+# githooks(5) of git 2.39: each runs the user's hook of the same name, if there is one.
+HOOK_NAMES = (
+    "applypatch-msg",
+    "pre-applypatch",
+    "post-applypatch",
+    "pre-commit",
+    "pre-merge-commit",
+    "prepare-commit-msg",
+    "commit-msg",
+    "post-commit",
+    "pre-rebase",
+    "post-checkout",
+    "post-merge",
+    "pre-push",
+    "pre-receive",
+    "update",
+    "proc-receive",
+    "post-receive",
+    "post-update",
+    "reference-transaction",
+    "push-to-checkout",
+    "pre-auto-gc",
+    "post-rewrite",
+    "sendemail-validate",
+    "fsmonitor-watchman",
+    "p4-changelist",
+    "p4-prepare-changelist",
+    "p4-post-changelist",
+    "p4-pre-submit",
+    "post-index-change",
+)
+
+_SCRIPT = """#!/bin/sh
+# Written by wta for the git of its agents; it is rewritten before every attempt.
+hook=${{0##*/}}
+user_hooks={user_hooks}
+case $GIT_DIR in
+    "${common_dir}"/worktrees/*) ;;
+    *)
+        # Not an agent's worktree: the user's checkout (guarded the same), or another
+        # repository, such as one an agent made inside its worktree (its own hooks run).
+        found=$(git rev-parse --path-format=absolute --git-common-dir 2>/dev/null)
+        found=$(cd "$found" 2>/dev/null && pwd -P)
+        if [ "$found" != "${common_dir}" ]; then
+            [ -x "$found/hooks/$hook" ] && exec "$found/hooks/$hook" "$@"
+            exit 0
+        fi
+        ;;
+esac
+if [ "$hook" = reference-transaction ]; then
+    input=$(cat)
+    if [ "$1" = prepared ] && [ -n "${own}" ]; then
+        refused=$(printf '%s\\n' "$input" | while read -r old new ref; do
+            case $ref in
+                "${own}"|refs/bisect/*|refs/worktree/*|refs/rewritten/*) ;;
+                refs/*|*/*) printf '%s %s %s\\n' "$old" "$new" "$ref" ;;
+            esac
+        done)
+        if [ -n "$refused" ]; then
+            [ -n "${log}" ] && printf '%s\\n' "$refused" >> "${log}"
+            printf '%s\\n' "$refused" | while read -r old new ref; do
+                echo "wta: $ref is not this feature's to move; only ${own} is." >&2
+            done
+            exit 1
+        fi
+    fi
+    if [ -x "$user_hooks/$hook" ]; then
+        printf '%s\\n' "$input" | "$user_hooks/$hook" "$@"
+        exit $?
+    fi
+    exit 0
+fi
+if [ -x "$user_hooks/$hook" ]; then
+    exec "$user_hooks/$hook" "$@"
+fi
+exit 0
+"""
+
+
+@dataclass(frozen=True)
+class RefusedUpdate:
+    """A ref update an agent's git tried and the hook refused."""
+
+    ref: str
+    old: CommitSha
+    new: CommitSha
+
+
+def user_hooks_dir(repo: GitRepo) -> str:
+    """Where the user's own hooks are: core.hooksPath as configured (a relative one is
+    relative to the worktree a hook runs in, as git has it), or the git directory's hooks."""
+    configured = repo.run("config", "--path", "core.hooksPath", ok_codes=(0, 1)).stdout.strip()
+    return configured or str(repo.common_dir / "hooks")
+
+
+def hooks_dir(repo: GitRepo) -> Path:
+    return repo.state_dir() / HOOKS_DIR
+
+
+def install_hooks(repo: GitRepo) -> Path:
+    """Write the agents' hooks directory (again, if an agent changed it); return it."""
+    directory = hooks_dir(repo)
+    directory.mkdir(parents=True, exist_ok=True)
+    script = _SCRIPT.format(
+        user_hooks=shlex.quote(user_hooks_dir(repo)),
+        own=OWN_REF_VAR,
+        log=REFUSED_VAR,
+        common_dir=COMMON_DIR_VAR,
+    )
+    dispatch = directory / DISPATCH
+    if not dispatch.is_file() or dispatch.read_text(encoding="utf-8") != script:
+        tmp = directory / f".{DISPATCH}.tmp"
+        tmp.write_text(script, encoding="utf-8")
+        tmp.chmod(0o755)
+        tmp.replace(dispatch)
+    dispatch.chmod(0o755)
+    for name in HOOK_NAMES:
+        link = directory / name
+        if not (link.is_symlink() and str(link.readlink()) == DISPATCH):
+            link.unlink(missing_ok=True)
+            link.symlink_to(DISPATCH)
+    return directory
+
+
+def agent_settings(hooks_dir: Path) -> tuple[tuple[str, str], ...]:
+    """The git settings that put an agent's git behind the hook."""
+    return (("core.hooksPath", str(hooks_dir)),)
+
+
+def agent_vars(repo: GitRepo, own_ref: str, refused_log: Path) -> dict[str, str]:
+    return {
+        OWN_REF_VAR: own_ref,
+        REFUSED_VAR: str(refused_log),
+        COMMON_DIR_VAR: str(repo.common_dir),
+    }
+
+
+def refused_updates(refused_log: Path) -> list[RefusedUpdate]:
+    """What the attempt's git tried to move and was refused, in order, without repeats."""
+    try:
+        lines = refused_log.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    found: dict[tuple[str, str, str], RefusedUpdate] = {}
+    for line in lines:
+        parts = line.split(" ")
+        if len(parts) == 3:
+            old, new, ref = parts
+            found.setdefault((ref, old, new), RefusedUpdate(ref, CommitSha(old), CommitSha(new)))
+    return list(found.values())
