@@ -96,9 +96,7 @@ class WorktreeCheck:
         worktrees, worktree = self.worktrees, self.worktree
         if not worktrees.registered(worktree):
             worktrees.discard(worktree.feature_id)
-            detail = (
-                f"the agent deleted or broke its worktree {worktree.path}; wta pruned it"
-            )
+            detail = f"the agent deleted or broke its worktree {worktree.path}; wta pruned it"
             return Finding(
                 rule=GuardrailRule.WORKTREE, detail=detail, advice="Never remove your worktree."
             )
