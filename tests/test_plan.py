@@ -82,6 +82,7 @@ def test_defaults_apply() -> None:
             "max_parallel": 3,
             "merge": "squash",
             "worktree_root": None,
+            "max_log_bytes": 10 * 1024 * 1024,
         },
         2,
     )

@@ -172,6 +172,7 @@ class Attempt:
             fence_env=refguard.agent_vars(HEADS + worktree.branch, self.files.refused_refs),
             fence_git_config=refguard.agent_settings(refguard.hooks_dir(self.ctx.repo)),
             on_tool_denied=self._tool_denied,
+            max_log_bytes=self.ctx.loaded.plan.run.max_log_bytes,
         )
 
     def _tool_used(self, tool: str, summary: str) -> None:

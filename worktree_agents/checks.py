@@ -48,6 +48,7 @@ async def run_feature_checks(
         env=agent_env(task),
         timeout_s=ctx.loaded.plan.verify.timeout,
         log_path=task.log_path,
+        max_log_bytes=task.max_log_bytes,
         on_start=started,
         on_finish=finished,
     )

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from worktree_agents.logcap import DEFAULT_MAX_LOG_BYTES
 from worktree_agents.process import KillReason, run_process
 
 SHELL = "/bin/sh"
@@ -59,6 +60,7 @@ async def run_checks(
     env: Mapping[str, str],
     timeout_s: float,
     log_path: Path,
+    max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
     on_start: Callable[[str], None] | None = None,
     on_finish: Callable[[CheckRun], None] | None = None,
 ) -> CheckReport:
@@ -74,6 +76,7 @@ async def run_checks(
             log_path=log_path,
             timeout_s=timeout_s,
             header=f"$ {command}",
+            max_log_bytes=max_log_bytes,
         )
         run = CheckRun(
             command=command,
