@@ -1,5 +1,6 @@
 """One attempt at one feature, as steps with one job each: find the base, make the
-worktree, run the agent inside the fence, commit what it left, verify, integrate.
+worktree, prepare it (`[run] setup`), run the agent inside the fence,
+commit what it left, verify, integrate.
 
 A step that fails returns a Failure and the attempt ends there. The fence's checks sit
 around the agent (`_run_agent`): that is the seam for every "before the agent" and "after
@@ -72,6 +73,9 @@ class Attempt:
             return base
         worktree = await self._worktree(base)
         task = self._task(worktree)
+        failure = await self._prepare(worktree, task)
+        if failure is not None:
+            return failure
         result, findings = await self._run_agent(task, worktree)
         if findings:
             for finding in findings:
@@ -135,6 +139,17 @@ class Attempt:
         )
         ctx.journal.emit(created)
         return worktree
+
+    async def _prepare(self, worktree: Worktree, task: AgentTask) -> Failure | None:
+        """wta's setup of the new worktree, before the agent: `[run] setup` runs. What setup
+        leaves that git does not ignore is committed with the agent's work."""
+        ctx, run = self.ctx, self.ctx.loaded.plan.run
+        if not run.setup:
+            return None
+        report = await run_feature_checks(
+            ctx, self.fid, run.setup, task, worktree, "setup", run.setup_timeout
+        )
+        return None if report.failed is None else failures.setup_failed(report, report.failed)
 
     def _keep_earlier_work(self) -> None:
         """What a person added on the branch since the last attempt is kept before the reset."""

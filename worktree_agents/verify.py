@@ -37,8 +37,9 @@ class CheckReport:
         """The command that failed (always the last one run), or None."""
         return next((run for run in self.runs if not run.ok), None)
 
-    def feedback(self) -> str:
-        """The failure as feedback for the agent's retry prompt ("" when everything passed)."""
+    def feedback(self, what: str = "check") -> str:
+        """The failure as feedback for the agent's retry prompt ("" when everything passed);
+        `what` names the command's kind."""
         run = self.failed
         if run is None:
             return ""
@@ -50,7 +51,7 @@ class CheckReport:
             how = f"failed with exit code {run.exit_code}"
         tail = run.output_tail.rstrip("\n")
         shown = f"The end of its output:\n{tail}" if tail else "It printed nothing."
-        return f"The check `{run.command}` {how}. {shown}"
+        return f"The {what} `{run.command}` {how}. {shown}"
 
 
 async def run_checks(
