@@ -1,5 +1,5 @@
 """One attempt at one feature, as steps with one job each: find the base, make the
-worktree, prepare it (`[run] setup`), run the agent inside the fence,
+worktree, prepare it (.worktreeinclude, `[run] setup`), run the agent inside the fence,
 commit what it left, verify, integrate.
 
 A step that fails returns a Failure and the attempt ends there. The fence's checks sit
@@ -38,6 +38,7 @@ from worktree_agents.plan import Feature, ResolvedProfile
 from worktree_agents.process import NOTE_PREFIX, append_log, free_port
 from worktree_agents.prompt import build_prompt, build_system_append
 from worktree_agents.store import AttemptRecord, FeatureUpdate
+from worktree_agents.worktree_include import copy_included
 from worktree_agents.worktrees import Worktree
 
 ATTEMPTS_REF = "refs/wta/attempts"
@@ -141,9 +142,15 @@ class Attempt:
         return worktree
 
     async def _prepare(self, worktree: Worktree, task: AgentTask) -> Failure | None:
-        """wta's setup of the new worktree, before the agent: `[run] setup` runs. What setup
-        leaves that git does not ignore is committed with the agent's work."""
+        """wta's setup of the new worktree, before the agent: the ignored files that
+        .worktreeinclude names are copied in from the user's checkout, then `[run] setup`
+        runs. What setup leaves that git does not ignore is committed with the agent's work."""
         ctx, run = self.ctx, self.ctx.loaded.plan.run
+        included = await asyncio.to_thread(
+            copy_included, ctx.repo, ctx.repo.toplevel, worktree.path
+        )
+        if notes := included.notes():
+            append_log(task.log_path, "\n".join(NOTE_PREFIX + n for n in notes), task.max_log_bytes)
         if not run.setup:
             return None
         report = await run_feature_checks(
