@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from gitutil import git
+from gitutil import git, make_repo
 from runutil import BASE, Spec, command_profile, features, plan_repo, wta
 
 from worktree_agents.events import EventLog
@@ -119,3 +119,34 @@ def test_a_setup_command_is_stopped_at_setup_timeout(
         "setup_failed",
         "setup `sleep 30` was stopped (timeout)",
     )
+
+
+SUBMODULE_AGENT = """\
+import os, pathlib
+seen = pathlib.Path("sub/s.txt").read_text()
+pathlib.Path(os.environ["WTA_FEATURE_ID"] + ".txt").write_text("agent saw: " + seen)
+"""
+
+
+def test_setup_git_is_not_behind_the_agents_ref_guard(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # cloning a submodule writes its remote-tracking refs, which the agents' hook refuses;
+    # `b` sets up after `a`'s agent ran, when that hook is in place
+    sub = make_repo(tmp_path / "sub", {"s.txt": "from the submodule\n"})
+    script = tmp_path / "agent.py"
+    script.write_text(SUBMODULE_AGENT)
+    update = "git -c protocol.file.allow=always submodule --quiet update --init"
+    specs = [Spec("a", {}), Spec("b", {}, depends_on=["a"])]
+    repo = plan_repo(
+        tmp_path, specs, BASE, f"[run]\nsetup = ['{update}']\n", agent=command_profile(script)
+    )
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "--quiet", "add", str(sub), "sub")
+    git(repo, "commit", "--quiet", "-m", "a submodule")
+    git(repo, "submodule", "--quiet", "deinit", "sub")  # so the worktrees start without it
+
+    assert wta(repo, "run") == 0
+
+    got = features(capsys, repo)
+    assert [(f["id"], f["state"]) for f in got.values()] == [("a", "merged"), ("b", "merged")]
+    assert git(repo, "show", "wta/integration:b.txt") == "agent saw: from the submodule"

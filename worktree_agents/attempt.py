@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 
 from worktree_agents import failures, refguard
 from worktree_agents.agents.base import AgentResult, AgentTask
@@ -144,7 +145,11 @@ class Attempt:
     async def _prepare(self, worktree: Worktree, task: AgentTask) -> Failure | None:
         """wta's setup of the new worktree, before the agent: the ignored files that
         .worktreeinclude names are copied in from the user's checkout, then `[run] setup`
-        runs. What setup leaves that git does not ignore is committed with the agent's work."""
+        runs. What setup leaves that git does not ignore is committed with the agent's work.
+
+        Setup gets the agent's environment without the fence's ref guard, which is the
+        agent's: a setup step's git may move refs (`git submodule update --init` writes the
+        submodule's remote-tracking refs), and the fence's snapshot is taken after it."""
         ctx, run = self.ctx, self.ctx.loaded.plan.run
         included = await asyncio.to_thread(
             copy_included, ctx.repo, ctx.repo.toplevel, worktree.path
@@ -153,8 +158,9 @@ class Attempt:
             append_log(task.log_path, "\n".join(NOTE_PREFIX + n for n in notes), task.max_log_bytes)
         if not run.setup:
             return None
+        unguarded = replace(task, fence_env={}, fence_git_config=())
         report = await run_feature_checks(
-            ctx, self.fid, run.setup, task, worktree, "setup", run.setup_timeout
+            ctx, self.fid, run.setup, unguarded, worktree, "setup", run.setup_timeout
         )
         return None if report.failed is None else failures.setup_failed(report, report.failed)
 
