@@ -128,7 +128,7 @@ class Attempt:
         worktree = await asyncio.to_thread(ctx.worktrees.create, fid, base, reset=True)
         self.files.dir.mkdir(parents=True, exist_ok=True)
         for note in worktree.notes:
-            append_log(self.files.log, NOTE_PREFIX + note)
+            append_log(self.files.log, NOTE_PREFIX + note, ctx.loaded.plan.run.max_log_bytes)
         store = ctx.journal.store
         store.annotate_attempt(fid, self.n, base_commit=base, log_path=str(self.files.log))
         ctx.journal.update(fid, FeatureUpdate(branch=worktree.branch, base_commit=base))
