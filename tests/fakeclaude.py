@@ -379,8 +379,17 @@ def fenced(fake: Fake) -> None:
     fake.finish(0)
 
 
+def chatty(fake: Fake) -> None:
+    """Far more transcript than a small log cap holds."""
+    for n in range(400):
+        fake.assistant(text(f"Thinking aloud, message {n:04d}: " + "la " * 30))
+    fake.result("success", turns=400, cost=0.01, text="Done.")
+    fake.finish(0)
+
+
 SCENARIOS = {
     "fenced": fenced,
+    "chatty": chatty,
     "second_try": second_try,
     "success": success,
     "blocked": blocked,

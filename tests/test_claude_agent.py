@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from logutil import capped
 from runutil import resolved_profile
 
 from worktree_agents.agents import AgentResult, AgentTask, backend_for, claude_launch
@@ -254,6 +255,17 @@ def test_a_write_outside_the_worktree_is_denied(tmp_path: Path) -> None:
         {"PreToolUse": ["Write|Edit|MultiEdit|NotebookEdit"]},
         [denial_message("Write", reason, wt)],
     )
+
+
+def test_the_transcript_is_capped_like_every_log(tmp_path: Path) -> None:
+    setup = Setup(tmp_path, "chatty")
+    setup.task = replace(setup.task, max_log_bytes=8192)
+
+    assert setup.run().ok
+
+    messages = "".join(f"Thinking aloud, message {n:04d}: {'la ' * 30}\n" for n in range(400))
+    whole = setup.header() + messages + "[result] success, 400 turns, $0.0100, session sess-1\n"
+    assert setup.log() == capped(whole.encode(), 8192).decode()
 
 
 def test_report_blocked(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from worktree_agents.process import KillReason
 from worktree_agents.verify import CheckReport, CheckRun
 
 FAILED = CheckRun("pytest -q", False, 1, None, 2.0, "E   assert 1 == 2\n")
+NPM = CheckRun("npm ci", False, 1, None, 30.0, "npm ERR! missing lockfile\n")
 KILLED = CheckRun("sleep 99", False, None, KillReason.TIMEOUT, 9.0, "")
 REPORT = ConflictReport(
     paths=("a.py", "b.py"),
@@ -98,6 +99,16 @@ CASES: list[tuple[str, Failure, Failure]] = [
             reason=FailureReason.VERIFY_FAILED,
             detail="`sleep 99` was stopped (timeout)",
             feedback="The check `sleep 99` timed out and was killed. It printed nothing.",
+        ),
+    ),
+    (
+        "setup_failed",
+        failures.setup_failed(CheckReport(False, (NPM,)), NPM),
+        Failure(
+            reason=FailureReason.SETUP_FAILED,
+            detail="setup `npm ci` exited 1",
+            feedback="Preparing the worktree failed before the agent started. The setup command"
+            " `npm ci` failed with exit code 1. The end of its output:\nnpm ERR! missing lockfile",
         ),
     ),
     (

@@ -82,6 +82,9 @@ def test_defaults_apply() -> None:
             "max_parallel": 3,
             "merge": "squash",
             "worktree_root": None,
+            "setup": [],
+            "setup_timeout": 600.0,
+            "max_log_bytes": 10 * 1024 * 1024,
         },
         2,
     )

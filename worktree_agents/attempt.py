@@ -1,5 +1,6 @@
 """One attempt at one feature, as steps with one job each: find the base, make the
-worktree, run the agent inside the fence, commit what it left, verify, integrate.
+worktree, prepare it (.worktreeinclude, `[run] setup`), run the agent inside the fence,
+commit what it left, verify, integrate.
 
 A step that fails returns a Failure and the attempt ends there. The fence's checks sit
 around the agent (`_run_agent`): that is the seam for every "before the agent" and "after
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 
 from worktree_agents import failures, refguard
 from worktree_agents.agents.base import AgentResult, AgentTask
@@ -37,6 +39,7 @@ from worktree_agents.plan import Feature, ResolvedProfile
 from worktree_agents.process import NOTE_PREFIX, append_log, free_port
 from worktree_agents.prompt import build_prompt, build_system_append
 from worktree_agents.store import AttemptRecord, FeatureUpdate
+from worktree_agents.worktree_include import copy_included
 from worktree_agents.worktrees import Worktree
 
 ATTEMPTS_REF = "refs/wta/attempts"
@@ -72,6 +75,9 @@ class Attempt:
             return base
         worktree = await self._worktree(base)
         task = self._task(worktree)
+        failure = await self._prepare(worktree, task)
+        if failure is not None:
+            return failure
         result, findings = await self._run_agent(task, worktree)
         if findings:
             for finding in findings:
@@ -122,7 +128,7 @@ class Attempt:
         worktree = await asyncio.to_thread(ctx.worktrees.create, fid, base, reset=True)
         self.files.dir.mkdir(parents=True, exist_ok=True)
         for note in worktree.notes:
-            append_log(self.files.log, NOTE_PREFIX + note)
+            append_log(self.files.log, NOTE_PREFIX + note, ctx.loaded.plan.run.max_log_bytes)
         store = ctx.journal.store
         store.annotate_attempt(fid, self.n, base_commit=base, log_path=str(self.files.log))
         ctx.journal.update(fid, FeatureUpdate(branch=worktree.branch, base_commit=base))
@@ -135,6 +141,28 @@ class Attempt:
         )
         ctx.journal.emit(created)
         return worktree
+
+    async def _prepare(self, worktree: Worktree, task: AgentTask) -> Failure | None:
+        """wta's setup of the new worktree, before the agent: the ignored files that
+        .worktreeinclude names are copied in from the user's checkout, then `[run] setup`
+        runs. What setup leaves that git does not ignore is committed with the agent's work.
+
+        Setup gets the agent's environment without the fence's ref guard, which is the
+        agent's: a setup step's git may move refs (`git submodule update --init` writes the
+        submodule's remote-tracking refs), and the fence's snapshot is taken after it."""
+        ctx, run = self.ctx, self.ctx.loaded.plan.run
+        included = await asyncio.to_thread(
+            copy_included, ctx.repo, ctx.repo.toplevel, worktree.path
+        )
+        if notes := included.notes():
+            append_log(task.log_path, "\n".join(NOTE_PREFIX + n for n in notes), task.max_log_bytes)
+        if not run.setup:
+            return None
+        unguarded = replace(task, fence_env={}, fence_git_config=())
+        report = await run_feature_checks(
+            ctx, self.fid, run.setup, unguarded, worktree, "setup", run.setup_timeout
+        )
+        return None if report.failed is None else failures.setup_failed(report, report.failed)
 
     def _keep_earlier_work(self) -> None:
         """What a person added on the branch since the last attempt is kept before the reset."""
@@ -174,6 +202,7 @@ class Attempt:
             ),
             fence_git_config=refguard.agent_settings(refguard.hooks_dir(self.ctx.repo)),
             on_tool_denied=self._tool_denied,
+            max_log_bytes=self.ctx.loaded.plan.run.max_log_bytes,
         )
 
     def _tool_used(self, tool: str, summary: str) -> None:

@@ -19,8 +19,10 @@ async def run_feature_checks(
     task: AgentTask,
     worktree: Worktree,
     stage: Stage,
+    timeout_s: float | None = None,
 ) -> CheckReport:
-    """Run `commands` in the worktree, each told as a verify_started and _finished event."""
+    """Run `commands` in the worktree, each told as a verify_started and _finished event,
+    under `timeout_s` each (by default, `[verify] timeout`)."""
     journal = ctx.journal
 
     def started(command: str) -> None:
@@ -46,8 +48,9 @@ async def run_feature_checks(
         commands,
         cwd=worktree.path,
         env=agent_env(task),
-        timeout_s=ctx.loaded.plan.verify.timeout,
+        timeout_s=ctx.loaded.plan.verify.timeout if timeout_s is None else timeout_s,
         log_path=task.log_path,
+        max_log_bytes=task.max_log_bytes,
         on_start=started,
         on_finish=finished,
     )

@@ -36,6 +36,7 @@ class FailureReason(StrEnum):
     CONFLICT = "conflict"
     MERGE_VERIFY_FAILED = "merge_verify_failed"
     BLOCKED = "blocked"
+    SETUP_FAILED = "setup_failed"  # a [run] setup command failed, before the agent started
     CRASHED = "crashed"
 
 

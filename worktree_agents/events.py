@@ -29,7 +29,7 @@ from worktree_agents.text import shorten
 EVENT_SCHEMA = 1
 SUMMARY_MAX = 200
 
-Stage: TypeAlias = Literal["feature", "merge"]
+Stage: TypeAlias = Literal["setup", "feature", "merge"]
 
 
 class Event(BaseModel):

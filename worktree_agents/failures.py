@@ -74,6 +74,16 @@ def checks_failed(report: CheckReport, run: CheckRun) -> Failure:
     )
 
 
+def setup_failed(report: CheckReport, run: CheckRun) -> Failure:
+    """A `[run] setup` command failed in the new worktree, so the agent never started."""
+    feedback = report.feedback("setup command")
+    return Failure(
+        reason=FailureReason.SETUP_FAILED,
+        detail="setup " + check_detail(run),
+        feedback=f"Preparing the worktree failed before the agent started. {feedback}",
+    )
+
+
 def merge_verify_failed(detail: str) -> Failure:
     return Failure(reason=FailureReason.MERGE_VERIFY_FAILED, detail=detail, feedback=detail)
 

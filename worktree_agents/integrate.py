@@ -72,7 +72,7 @@ async def _merged(
         await asyncio.to_thread(ctx.worktrees.move_branch, worktree, head, merged)
     except GitError as exc:  # the merge stands; only the branch's tip is off
         note = f"[wta] merged, but {worktree.branch} could not be moved to {merged}: {exc}"
-        append_log(files.log, note)
+        append_log(files.log, note, ctx.loaded.plan.run.max_log_bytes)
 
 
 def _verify_after_merge(ctx: RunContext) -> bool:

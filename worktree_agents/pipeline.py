@@ -101,7 +101,8 @@ class FeaturePipeline:
         try:
             failure = await attempt.run()
         except Exception as exc:  # one feature's crash must not take the run down
-            append_log(attempt.files.log, failures.crash_report(exc))
+            cap = self.plan.run.max_log_bytes
+            append_log(attempt.files.log, failures.crash_report(exc), cap)
             record = self.journal.store.get(attempt.fid)
             merged = record is not None and record.state is FeatureState.MERGED
             failure = None if merged else failures.crashed(exc)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from worktree_agents.domain import FeatureId
+from worktree_agents.logcap import DEFAULT_MAX_LOG_BYTES, MIN_MAX_LOG_BYTES
 from worktree_agents.text import show
 
 if TYPE_CHECKING:
@@ -111,6 +112,10 @@ class RunConfig(_Model):
     max_parallel: int = Field(default=3, ge=1, le=256)
     merge: Literal["squash", "rebase"] = "squash"
     worktree_root: str | None = None
+    # Shell commands run in each new worktree before its agent, like [verify] commands.
+    setup: list[Annotated[str, Field(min_length=1)]] = []
+    setup_timeout: Duration = 600.0  # per command
+    max_log_bytes: int = Field(default=DEFAULT_MAX_LOG_BYTES, ge=MIN_MAX_LOG_BYTES, le=2**40)
 
     @field_validator("base", "integration_branch")
     @classmethod

@@ -17,6 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+from worktree_agents.logcap import DEFAULT_MAX_LOG_BYTES, CappedLog, TextSink
 from worktree_agents.redaction import Redactor
 
 TAIL_CHARS = 4096
@@ -58,17 +59,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def append_log(log_path: Path, line: str) -> None:
+def append_log(log_path: Path, line: str, max_bytes: int = DEFAULT_MAX_LOG_BYTES) -> None:
     """Append one line to a transcript, creating it (and its parents) if needed."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("a", encoding="utf-8") as log:
+    with CappedLog(log_path, max_bytes) as log:
         log.write(line.rstrip("\n") + "\n")
 
 
 class _Output:
-    """The log file, the secrets to redact from it, the rolling tail and the last activity."""
+    """The log, the secrets to redact from it, the rolling tail and the last activity."""
 
-    def __init__(self, log: IO[str], env: Mapping[str, str]) -> None:
+    def __init__(self, log: TextSink, env: Mapping[str, str]) -> None:
         self.log = log
         self.redactor = Redactor(env, os.environ)
         self.tail = ""
@@ -343,9 +343,11 @@ async def run_process(
     idle_timeout_s: float | None = None,
     stdin_data: bytes | None = None,
     header: str | None = None,
+    max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
 ) -> ProcessResult:
     """Run `argv` (never through a shell) in its own session, logging its output to `log_path`
-    and noting its process group in PROCESS_RECORD beside it.
+    (capped at `max_log_bytes`, logcap.py) and noting its process group in PROCESS_RECORD
+    beside it.
 
     On timeout, idle timeout or cancellation the whole process group is killed; a
     cancellation is re-raised once the kill is confirmed.
@@ -353,8 +355,7 @@ async def run_process(
     if not argv:
         raise ValueError("run_process needs a non-empty argv")
     started = time.monotonic()
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("a", encoding="utf-8") as log:
+    with CappedLog(log_path, max_log_bytes) as log:
         out = _Output(log, env)
         if header is not None:
             out.write(header, keep=False)

@@ -47,7 +47,8 @@ def describe(event: Event) -> str | None:  # noqa: C901 - one flat case per even
             return f"{event.feature_id}: agent {verdict} in {event.duration_s:.1f}s{cost}"
         case VerifyFinished():
             verdict = "passed" if event.ok else "FAILED"
-            return f"{event.feature_id}: {event.stage} check `{event.command}` {verdict}"
+            what = "setup" if event.stage == "setup" else f"{event.stage} check"
+            return f"{event.feature_id}: {what} `{event.command}` {verdict}"
         case GuardrailTripped():
             return f"{event.feature_id or 'run'}: guardrail {event.rule}: {event.detail}"
         case Merged():

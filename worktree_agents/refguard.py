@@ -16,6 +16,7 @@ past this; the fence's checks after the agent are the backstop for what they can
 
 from __future__ import annotations
 
+import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,37 +67,41 @@ _SCRIPT = """#!/bin/sh
 hook=${{0##*/}}
 user_hooks={user_hooks}
 case $GIT_DIR in
-    "${common_dir}"/worktrees/*) ;;
-    *)
-        # Not an agent's worktree: the user's checkout (guarded the same), or another
-        # repository, such as one an agent made inside its worktree (its own hooks run).
-        found=$(git rev-parse --path-format=absolute --git-common-dir 2>/dev/null)
-        found=$(cd "$found" 2>/dev/null && pwd -P)
-        if [ "$found" != "${common_dir}" ]; then
-            [ -x "$found/hooks/$hook" ] && exec "$found/hooks/$hook" "$@"
-            exit 0
-        fi
-        ;;
+    "${common_dir}"/worktrees/*/*) guard=check ;;
+    "${common_dir}"/worktrees/*) guard= ;;
+    *) guard=check ;;
 esac
-if [ "$hook" = reference-transaction ]; then
-    input=$(cat)
-    if [ "$1" = prepared ] && [ -n "${own}" ]; then
-        refused=$(printf '%s\\n' "$input" | while read -r old new ref; do
-            case $ref in
-                "${own}"|refs/bisect/*|refs/worktree/*|refs/rewritten/*) ;;
-                refs/*|*/*) printf '%s %s %s\\n' "$old" "$new" "$ref" ;;
-            esac
-        done)
-        if [ -n "$refused" ]; then
-            [ -n "${log}" ] && printf '%s\\n' "$refused" >> "${log}"
-            printf '%s\\n' "$refused" | while read -r old new ref; do
-                echo "wta: $ref is not this feature's to move; only ${own} is." >&2
-            done
-            exit 1
-        fi
+if [ -n "$guard" ]; then
+    # Not an agent's worktree: the user's checkout (guarded the same), or another
+    # repository, such as a submodule's or one an agent made inside its worktree (its
+    # own hooks run, not wta's rules).
+    found=$(git rev-parse --path-format=absolute --git-common-dir 2>/dev/null)
+    found=$(cd "$found" 2>/dev/null && pwd -P)
+    if [ "$found" != "${common_dir}" ]; then
+        [ -x "$found/hooks/$hook" ] && exec "$found/hooks/$hook" "$@"
+        exit 0
+    fi
+fi
+if [ "$hook" = reference-transaction ] && [ "$1" = prepared ] && [ -n "${own}" ]; then
+    input= refused=
+    while read -r old new ref; do
+        input="$input$old $new $ref
+"
+        case $ref in
+            "${own}"|refs/bisect/*|refs/worktree/*|refs/rewritten/*) ;;
+            refs/*|*/*) refused="$refused$old $new $ref
+" ;;
+        esac
+    done
+    if [ -n "$refused" ]; then
+        [ -n "${log}" ] && printf '%s' "$refused" >> "${log}"
+        printf '%s' "$refused" | while read -r old new ref; do
+            echo "wta: $ref is not this feature's to move; only ${own} is." >&2
+        done
+        exit 1
     fi
     if [ -x "$user_hooks/$hook" ]; then
-        printf '%s\\n' "$input" | "$user_hooks/$hook" "$@"
+        printf '%s' "$input" | "$user_hooks/$hook" "$@"
         exit $?
     fi
     exit 0
@@ -145,12 +150,30 @@ def install_hooks(repo: GitRepo) -> Path:
         tmp.chmod(0o755)
         tmp.replace(dispatch)
     dispatch.chmod(0o755)
+    wanted = _hooks_to_run(user_hooks_dir(repo))
     for name in HOOK_NAMES:
         link = directory / name
-        if not (link.is_symlink() and str(link.readlink()) == DISPATCH):
+        if name not in wanted:
+            link.unlink(missing_ok=True)
+        elif not (link.is_symlink() and str(link.readlink()) == DISPATCH):
             link.unlink(missing_ok=True)
             link.symlink_to(DISPATCH)
     return directory
+
+
+def _hooks_to_run(user_hooks: str) -> set[str]:
+    """The hook names to link: reference-transaction, and each hook the user has, as git
+    would run it. A relative core.hooksPath names a directory in each worktree, which
+    cannot be listed here: then every name is linked (each costs a shell when git runs it)."""
+    directory = Path(user_hooks)
+    if not directory.is_absolute():
+        return set(HOOK_NAMES)
+    present = {
+        name
+        for name in HOOK_NAMES
+        if (directory / name).is_file() and os.access(directory / name, os.X_OK)
+    }
+    return present | {"reference-transaction"}
 
 
 def agent_settings(hooks_dir: Path) -> tuple[tuple[str, str], ...]:

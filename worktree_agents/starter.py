@@ -13,6 +13,8 @@ integration_branch = "wta/integration"
 branch_prefix = "wta/"           # feature branches are <prefix><id>
 max_parallel = 3                 # agents running at once
 merge = "squash"                 # "squash": one commit per feature; "rebase": keep the agent's
+# setup = ["npm ci"]             # run in each new worktree before its agent; ignored files
+                                 # listed in .worktreeinclude (e.g. .env) are copied in first
 
 [agent]                          # the default profile
 backend = "claude"               # claude | command | patch

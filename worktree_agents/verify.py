@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from worktree_agents.logcap import DEFAULT_MAX_LOG_BYTES
 from worktree_agents.process import KillReason, run_process
 
 SHELL = "/bin/sh"
@@ -36,8 +37,9 @@ class CheckReport:
         """The command that failed (always the last one run), or None."""
         return next((run for run in self.runs if not run.ok), None)
 
-    def feedback(self) -> str:
-        """The failure as feedback for the agent's retry prompt ("" when everything passed)."""
+    def feedback(self, what: str = "check") -> str:
+        """The failure as feedback for the agent's retry prompt ("" when everything passed);
+        `what` names the command's kind."""
         run = self.failed
         if run is None:
             return ""
@@ -49,7 +51,7 @@ class CheckReport:
             how = f"failed with exit code {run.exit_code}"
         tail = run.output_tail.rstrip("\n")
         shown = f"The end of its output:\n{tail}" if tail else "It printed nothing."
-        return f"The check `{run.command}` {how}. {shown}"
+        return f"The {what} `{run.command}` {how}. {shown}"
 
 
 async def run_checks(
@@ -59,6 +61,7 @@ async def run_checks(
     env: Mapping[str, str],
     timeout_s: float,
     log_path: Path,
+    max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
     on_start: Callable[[str], None] | None = None,
     on_finish: Callable[[CheckRun], None] | None = None,
 ) -> CheckReport:
@@ -74,6 +77,7 @@ async def run_checks(
             log_path=log_path,
             timeout_s=timeout_s,
             header=f"$ {command}",
+            max_log_bytes=max_log_bytes,
         )
         run = CheckRun(
             command=command,

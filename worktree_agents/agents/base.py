@@ -13,6 +13,7 @@ from typing import ClassVar
 
 from worktree_agents.domain import CommitSha, FailureReason, FeatureId
 from worktree_agents.git import SCRUBBED_VARS, git_config_env, git_env
+from worktree_agents.logcap import DEFAULT_MAX_LOG_BYTES
 from worktree_agents.plan import ResolvedProfile
 from worktree_agents.process import ProcessResult
 from worktree_agents.text import last_line
@@ -64,6 +65,8 @@ class AgentTask:
     # settings given as GIT_CONFIG_COUNT/KEY/VALUE after AGENT_GIT_CONFIG.
     fence_env: Mapping[str, str] = field(default_factory=dict)
     fence_git_config: tuple[tuple[str, str], ...] = ()
+    # The attempt's log is capped at this size (`[run] max_log_bytes`; logcap.py).
+    max_log_bytes: int = DEFAULT_MAX_LOG_BYTES
 
 
 @dataclass(frozen=True)

@@ -178,9 +178,12 @@ class ClaudeAgent(AgentBackend):
     async def run(self, task: AgentTask) -> AgentResult:
         started = time.monotonic()
         deadline = started + task.profile.timeout_s
-        with tempfile.TemporaryDirectory(prefix="wta-claude-") as workdir:
+        with contextlib.ExitStack() as stack:
+            workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="wta-claude-"))
             env = claude_env(task, permission_mode(task.profile))
-            transcript = Transcript(task, Redactor(os.environ, env))
+            transcript = stack.enter_context(
+                contextlib.closing(Transcript(task, Redactor(os.environ, env)))
+            )
             try:
                 cli = find_cli(task.profile.cli_path, task.plan_dir)
             except CLINotFoundError as exc:

@@ -29,7 +29,8 @@ from worktree_agents.agents.claude_errors import (
     classify,
     error_text,
 )
-from worktree_agents.process import NOTE_PREFIX, STDERR_PREFIX, append_log
+from worktree_agents.logcap import CappedLog
+from worktree_agents.process import NOTE_PREFIX, STDERR_PREFIX
 from worktree_agents.redaction import Redactor
 from worktree_agents.text import DETAIL_MAX, last_line, shorten
 
@@ -53,10 +54,11 @@ def tool_summary(tool_input: Mapping[str, Any]) -> str:
 
 class Transcript:
     """What one attempt recorded, over its tries of the CLI: the transcript, what wta's tools
-    were told, and what the CLI reported (costs summed over tries)."""
+    were told, and what the CLI reported (costs summed over tries). Close it at the end."""
 
     def __init__(self, task: AgentTask, redactor: Redactor) -> None:
         self.task = task
+        self._log = CappedLog(task.log_path, task.max_log_bytes)
         self.redact = redactor.redact  # secrets of wta's and the CLI's environment
         self.summary: str | None = None
         self.blocked: str | None = None
@@ -77,7 +79,10 @@ class Transcript:
         self.exception: Exception | None = None
 
     def log(self, line: str) -> None:
-        append_log(self.task.log_path, self.redact(line))
+        self._log.write(self.redact(line).rstrip("\n") + "\n")
+
+    def close(self) -> None:
+        self._log.close()
 
     def on_stderr(self, line: str) -> None:
         self.log(STDERR_PREFIX + line)

@@ -54,5 +54,6 @@ class CommandAgent(AgentBackend):
             timeout_s=profile.timeout_s,
             idle_timeout_s=profile.idle_timeout_s,
             header=f"{NOTE_PREFIX}{task.feature_id} attempt {task.attempt}: {shlex.join(argv)}",
+            max_log_bytes=task.max_log_bytes,
         )
         return agent_result(process, profile)

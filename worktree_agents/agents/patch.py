@@ -36,7 +36,7 @@ class PatchAgent(AgentBackend):
         patch, default = patch_path(task)
         if not patch.is_file():
             detail = f"no patch for feature '{task.feature_id}' at {default}"
-            append_log(task.log_path, NOTE_PREFIX + detail)
+            append_log(task.log_path, NOTE_PREFIX + detail, task.max_log_bytes)
             return AgentResult(
                 ok=False,
                 reason=FailureReason.AGENT_ERROR,
@@ -53,6 +53,7 @@ class PatchAgent(AgentBackend):
             timeout_s=task.profile.timeout_s,
             idle_timeout_s=task.profile.idle_timeout_s,
             header=f"{NOTE_PREFIX}{task.feature_id} attempt {task.attempt}: git apply {patch}",
+            max_log_bytes=task.max_log_bytes,
         )
         if process.exit_code in (1, 128):  # git apply's "does not apply" and "corrupt patch"
             lines = [line for line in process.output_tail.splitlines() if line.strip()]

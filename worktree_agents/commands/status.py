@@ -11,6 +11,7 @@ from worktree_agents.errors import UsageError
 from worktree_agents.events import EventLog
 from worktree_agents.git import HEADS, GitRepo
 from worktree_agents.lock import RunLock
+from worktree_agents.logcap import read_from
 from worktree_agents.merge import feature_trailers
 from worktree_agents.output import envelope, print_json
 from worktree_agents.paths import AttemptFiles, StatePaths
@@ -139,12 +140,13 @@ def run_logs(repo_dir: Path, plan_path: Path, feature_id: str | None, follow: bo
     finally:
         if store is not None:
             store.close()
-    _print_log(path, feature_id is None, follow, repo.state_dir())
+    _print_log(path, feature_id is None, follow, repo.state_dir(), loaded.plan.run.max_log_bytes)
     return 0
 
 
-def _print_log(path: Path, events: bool, follow: bool, state_dir: Path) -> None:
-    """Print the log; with `follow`, keep printing new lines while a run holds the lock."""
+def _print_log(path: Path, events: bool, follow: bool, state_dir: Path, max_bytes: int) -> None:
+    """Print the log; with `follow`, keep printing new lines while a run holds the lock.
+    (`shown` counts an attempt log's output as written, so a cut in it is seen once.)"""
     shown = 0
     while True:
         if events:
@@ -156,8 +158,9 @@ def _print_log(path: Path, events: bool, follow: bool, state_dir: Path) -> None:
                     sys.stdout.write(f"{stamp} {line}\n")
         else:
             data = path.read_bytes() if path.exists() else b""
-            complete = data[shown : data.rfind(b"\n") + 1] if follow else data[shown:]
-            shown += len(complete)
+            new, end = read_from(data, shown, max_bytes)
+            complete = new[: new.rfind(b"\n") + 1] if follow else new
+            shown = end - (len(new) - len(complete))
             sys.stdout.write(complete.decode("utf-8", errors="replace"))
         sys.stdout.flush()
         if not follow or not _run_active(state_dir):
