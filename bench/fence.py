@@ -9,7 +9,8 @@ Usage: python bench/fence.py [--commits 40] [--refs 2000] [--repeat 5]
    ratio hooked / plain.
 2. The fence around one attempt. In a repository with F refs outside wta's namespaces
    (branches and tags), the enter and exit of every check wta puts around an agent
-   (stash, refs, worktree) around an agent that does nothing, against the yardstick of
+   (stash, refs, worktree, the shared git files, the user's checkout) around an agent
+   that does nothing, against the yardstick of
    one `git status` in the same worktree. Prints the medians and the ratio.
 """
 
@@ -28,6 +29,7 @@ from pathlib import Path
 from worktree_agents.agents.base import AGENT_GIT_CONFIG
 from worktree_agents.domain import BranchName, CommitSha, FeatureId
 from worktree_agents.fence import Check, StashCheck, WorktreeCheck, fenced
+from worktree_agents.fence_files import CheckoutCheck, CheckoutWatch, GitFilesCheck, SharedGitFiles
 from worktree_agents.fence_refs import STASH_REF, RefCheck
 from worktree_agents.git import HEADS, GitRepo, git_config_env, git_env
 from worktree_agents.merge import MergeCoordinator
@@ -90,12 +92,16 @@ def bench_fence(repo: GitRepo, manager: WorktreeManager, refs: int, rounds: int)
     coordinator.ensure_branch(worktree.base_commit)
     own = (HEADS + "wta/", "refs/wta/", STASH_REF)
     stash_lock = threading.Lock()
+    shared = SharedGitFiles(repo.common_dir)
+    checkout = CheckoutWatch(repo, manager.root, lambda change: None)
 
     async def one() -> float:
         checks: list[Check] = [
             StashCheck(repo, stash_lock, worktree.branch),
             RefCheck(repo, coordinator, asyncio.Lock(), worktree.path.parent / "r", worktree, own),
             WorktreeCheck(manager, worktree),
+            CheckoutCheck(checkout, worktree.feature_id),
+            GitFilesCheck(shared, worktree.feature_id),
         ]
         started = time.perf_counter()
         async with fenced(checks) as findings:
