@@ -3,8 +3,9 @@ of wta's, each with its HEAD and `git status` (staged, unstaged and untracked pa
 Compared before and after, they tell what changed there, by path.
 
 One `git status --porcelain=v2 --branch` per worktree gives HEAD, the branch and, for
-every path that differs, its index entry; a path's size, mtime and mode (a stat, no
-content hashing) catch a second change to a file that was already modified. Optional
+every path that differs, its index entry (v1 would need two more commands for HEAD and
+the index); a path's size, mtime and mode (a stat, no content hashing) catch a second
+change to a file that was already modified. Ignored files are not looked at. Optional
 locks are off, so the user's own git never finds an index.lock of ours.
 """
 
