@@ -16,14 +16,13 @@ from gitutil import git, make_repo
 
 from worktree_agents.domain import FeatureId, GuardrailRule
 from worktree_agents.failures import Finding
-from worktree_agents.fence import fenced
+from worktree_agents.fence import fenced, in_own_thread
 from worktree_agents.fence_files import (
     ADVICE,
     GitFilesCheck,
     Restored,
     SharedGitFiles,
     Visit,
-    in_own_thread,
 )
 
 A, B, C = FeatureId("a"), FeatureId("b"), FeatureId("c")

@@ -8,15 +8,18 @@ the way in, and on the way out puts back what can be put back and adds a Finding
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from worktree_agents.domain import CommitSha, GuardrailRule
 from worktree_agents.failures import Finding
 from worktree_agents.git import HEADS, GitRepo, restore_stash, stash_entries
 from worktree_agents.worktrees import Worktree, WorktreeManager
+
+_T = TypeVar("_T")
 
 
 class Check(Protocol):
@@ -31,6 +34,21 @@ async def fenced(checks: Sequence[Check]) -> AsyncIterator[list[Finding]]:
         for check in checks:
             await stack.enter_async_context(check.watch(findings))
         yield findings
+
+
+async def in_own_thread(work: Callable[[], _T]) -> _T:
+    """Run `work` in a thread started now; it runs to its end whatever befalls the caller."""
+    future: concurrent.futures.Future[_T] = concurrent.futures.Future()
+    future.set_running_or_notify_cancel()  # so that a cancelled caller cannot cancel it
+
+    def run() -> None:
+        try:
+            future.set_result(work())
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="wta-fence").start()
+    return await asyncio.wrap_future(future)
 
 
 def short(sha: str | None) -> str:
@@ -65,8 +83,9 @@ class StashCheck:
         try:
             yield
         finally:
-            # started at once in its thread: a second cancel cannot stop the restore
-            restored, dropped = await asyncio.to_thread(self._restore, before)
+            # started at once in its own thread: a second cancel cannot stop the restore,
+            # and no queue of the loop's executor can hold it back
+            restored, dropped = await in_own_thread(lambda: self._restore(before))
             done = [
                 *([f"put back {_entries(restored)} it had removed"] if restored else []),
                 *([f"dropped {_entries(dropped)} it had added"] if dropped else []),
@@ -119,6 +138,6 @@ class WorktreeCheck:
         try:
             yield
         finally:
-            damage = await asyncio.to_thread(self._damage)
+            damage = await in_own_thread(self._damage)
             if damage is not None:
                 findings.append(damage)

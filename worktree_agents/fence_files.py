@@ -19,8 +19,6 @@ event loop's executor can hold one back.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -32,7 +30,7 @@ from typing import TypeVar
 from worktree_agents import gitfiles
 from worktree_agents.domain import FeatureId, GuardrailRule
 from worktree_agents.failures import Finding
-from worktree_agents.fence import Check
+from worktree_agents.fence import Check, in_own_thread
 from worktree_agents.git import GitRepo
 from worktree_agents.journal import Journal
 from worktree_agents.records import CheckoutChange
@@ -43,21 +41,6 @@ ADVICE = (
     "Leave the repository's config, hooks and info files alone: the user's checkout and"
     " every other agent share them."
 )
-
-
-async def in_own_thread(work: Callable[[], _T]) -> _T:
-    """Run `work` in a thread started now; it runs to its end whatever befalls the caller."""
-    future: concurrent.futures.Future[_T] = concurrent.futures.Future()
-    future.set_running_or_notify_cancel()  # so that a cancelled caller cannot cancel it
-
-    def run() -> None:
-        try:
-            future.set_result(work())
-        except BaseException as exc:
-            future.set_exception(exc)
-
-    threading.Thread(target=run, name="wta-fence").start()
-    return await asyncio.wrap_future(future)
 
 
 class Visit:

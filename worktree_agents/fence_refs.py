@@ -19,7 +19,7 @@ from pathlib import Path
 
 from worktree_agents.domain import CommitSha, GuardrailRule
 from worktree_agents.failures import Finding
-from worktree_agents.fence import short
+from worktree_agents.fence import in_own_thread, short
 from worktree_agents.git import HEADS, GitRepo
 from worktree_agents.merge import MergeCoordinator
 from worktree_agents.refguard import install_hooks, refused_updates
@@ -140,9 +140,9 @@ class RefCheck:
         try:
             yield
         finally:
-            findings += await asyncio.to_thread(self._findings, before)
+            findings += await in_own_thread(lambda: self._findings(before))
             async with self.merge_lock:
-                await asyncio.to_thread(self.coordinator.reclaim)
+                await in_own_thread(self.coordinator.reclaim)
             for move in self.coordinator.take_reclaimed():
                 detail = (
                     f"{move.ref} was moved from {short(move.old)} to {short(move.new)} while"

@@ -12,6 +12,8 @@ Rules:
 - Never switch branches, rebase, merge, reset to another commit, or push. wta commits what
   you leave uncommitted and integrates the branch itself.
 - Never use `git stash`: the stash is shared with the user's own checkout.
+- Never create, move or delete other branches or tags, and never change git's config,
+  hooks or `.git/info`: they are shared with the user's checkout and every other agent.
 - Keep the change to what this feature needs.
 - When the feature is complete and its checks pass, say that you are done, with a one-line
   summary of what you changed."""
@@ -56,6 +58,8 @@ SYSTEM_RULES = """\
 - Never switch branches, rebase, merge, reset to another commit, or push. wta commits what
   you leave uncommitted and integrates the branch itself.
 - Never use `git stash`: the stash is shared with the user's own checkout.
+- Never create, move or delete other branches or tags, and never change git's config,
+  hooks or `.git/info`: they are shared with the user's checkout and every other agent.
 - Keep the change to what this feature needs.
 - When the feature is complete and its checks pass, call the `mcp__wta__feature_done` tool
   with a one-line summary of what you changed, then stop.
