@@ -244,6 +244,7 @@ def test_command_agent_substitutes_per_argument_and_sets_the_environment(
         "cwd": real(task.worktree),
         "env": {
             "WTA_ATTEMPT": "3",
+            "WTA_ATTEMPT_MARKER": f"run-1:{task.log_path.parent}",
             "WTA_BASE_COMMIT": task.base_commit,
             "WTA_FEATURE_ID": "feat",
             "WTA_PORT": "43210",

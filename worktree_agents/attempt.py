@@ -38,6 +38,7 @@ from worktree_agents.merge import StackConflict, stack_bases
 from worktree_agents.plan import Feature, ResolvedProfile
 from worktree_agents.process import NOTE_PREFIX, append_log, free_port
 from worktree_agents.prompt import build_prompt, build_system_append
+from worktree_agents.reaper import SurvivorCheck, attempt_marker
 from worktree_agents.store import AttemptRecord, FeatureUpdate
 from worktree_agents.worktree_include import copy_included
 from worktree_agents.worktrees import Worktree
@@ -259,6 +260,10 @@ class Attempt:
             ),
             WorktreeCheck(ctx.worktrees, worktree),
             *ctx.fence_files.checks(self.fid),
+            # last, so left first: nothing the agent left running acts after the checks look
+            SurvivorCheck(
+                attempt_marker(task.run_id, self.files.dir), self.files.processes, self.files.log
+            ),
         ]
         async with fenced(checks) as findings:
             result = self.result = await backend_for(profile).run(task)

@@ -17,6 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+from worktree_agents import procfs
 from worktree_agents.logcap import DEFAULT_MAX_LOG_BYTES, CappedLog, TextSink
 from worktree_agents.redaction import Redactor
 
@@ -146,9 +147,22 @@ def _group_exists(pgid: int, *, count_zombies: bool) -> bool:
     return True if live is None else live
 
 
+def _reap_orphans(pgid: int) -> None:
+    """Collect the group's dead members that came to wta as their subreaper (their parent
+    died first); the leader is wta's own child, which its waiter collects."""
+    me = os.getpid()
+    for p in procfs.scan():
+        if p.pgrp == pgid and p.zombie and p.ppid == me and p.pid != pgid:
+            procfs.reap(p.pid)
+
+
 async def _wait_gone(pgid: int, within_s: float, *, count_zombies: bool) -> bool:
     deadline = time.monotonic() + within_s
     while _group_exists(pgid, count_zombies=count_zombies):
+        if count_zombies:
+            _reap_orphans(pgid)
+            if not _group_exists(pgid, count_zombies=True):
+                break
         if time.monotonic() >= deadline:
             return False
         await asyncio.sleep(POLL_S)
@@ -163,10 +177,13 @@ def _signal(pgid: int, sig: signal.Signals) -> None:
 async def _kill_group(pgid: int, out: _Output) -> None:
     """SIGTERM the group, SIGKILL what survives the grace period, then confirm it is gone.
 
-    The direct child is reaped by asyncio; orphaned grandchildren are reaped by init,
-    which may take a moment, so confirmation waits for the group to vanish entirely.
+    The direct child is reaped by asyncio; orphaned grandchildren are reaped by init, which
+    may take a moment, or during a run by wta itself, their subreaper. So confirmation waits
+    for the group to vanish entirely.
     """
     if not _group_exists(pgid, count_zombies=False):
+        if _group_exists(pgid, count_zombies=True):  # only the dead are left
+            _reap_orphans(pgid)
         return
     _signal(pgid, signal.SIGTERM)
     _signal(pgid, signal.SIGCONT)  # a stopped process acts on SIGTERM only once continued
@@ -192,10 +209,10 @@ async def kill_process_group(pgid: int, log_path: Path | None = None) -> None:
             if log_path is not None
             else io.StringIO()
         )
-        await _shielded(_kill_group(pgid, _Output(log, {})))
+        await shielded(_kill_group(pgid, _Output(log, {})))
 
 
-async def _shielded(work: Coroutine[Any, Any, _T]) -> _T:
+async def shielded(work: Coroutine[Any, Any, _T]) -> _T:
     """Finish `work` even if the caller is cancelled meanwhile; then re-raise the cancel."""
     task = asyncio.ensure_future(work)
     cancelled = False
@@ -387,6 +404,6 @@ async def run_process(
             )
         finally:
             why = _kill_note(killed_for, timeout_s, idle_timeout_s)
-            await _shielded(_finish(proc, waiter, tasks, out, why))
+            await shielded(_finish(proc, waiter, tasks, out, why))
         exit_code = None if killed_for is not None else proc.returncode
         return ProcessResult(exit_code, killed_for, time.monotonic() - started, out.tail)

@@ -12,7 +12,9 @@ from worktree_agents.merge import feature_trailers
 from worktree_agents.paths import AttemptFiles
 from worktree_agents.plan import Plan
 from worktree_agents.process import kill_recorded
-from worktree_agents.store import AttemptOutcome, FeatureUpdate, Store
+from worktree_agents.procfs import ticks_at
+from worktree_agents.reaper import SLACK_TICKS, attempt_marker, kill_marked
+from worktree_agents.store import AttemptOutcome, AttemptRecord, FeatureUpdate, Store
 
 IN_FLIGHT = frozenset({FeatureState.RUNNING, FeatureState.VERIFYING, FeatureState.INTEGRATING})
 
@@ -63,10 +65,19 @@ def _stop_unfinished_attempt(store: Store, fid: FeatureId) -> None:
         # its agent and checks outlive a run killed by SIGKILL: stop them first, so that
         # they cannot write into the restarted attempt's worktree
         files = AttemptFiles.of_log(last.log_path)
-        asyncio.run(kill_recorded(files.processes, Path(last.log_path)))
+        asyncio.run(_stop_processes(files, Path(last.log_path), last))
     store.finish_attempt(
         fid,
         last.n,
         outcome=AttemptOutcome.INTERRUPTED,
         detail="the run that started this attempt stopped before it finished",
     )
+
+
+async def _stop_processes(files: AttemptFiles, log: Path, attempt: AttemptRecord) -> None:
+    """The process groups the attempt recorded, then what its agent left running beyond them,
+    found by the attempt's marker (and sessions) as when an attempt ends."""
+    await kill_recorded(files.processes, log)
+    marker = attempt_marker(attempt.run_id, files.dir)
+    since = ticks_at(attempt.started_at) - SLACK_TICKS
+    await kill_marked(marker, record=files.processes, since=since, log_path=log)

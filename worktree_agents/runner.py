@@ -27,6 +27,7 @@ from worktree_agents.paths import StatePaths
 from worktree_agents.pipeline import FeaturePipeline
 from worktree_agents.plan import LoadedPlan
 from worktree_agents.preflight import Preflight, check_options, preflight
+from worktree_agents.reaper import adopting
 from worktree_agents.recovery import recover
 from worktree_agents.scheduler import SchedulerHooks, run_schedule
 from worktree_agents.store import RunStatus, Store
@@ -147,7 +148,8 @@ class Orchestrator:
             ready=pipeline.ready,
         )
         try:
-            await run_schedule(graph, slots, hooks, self.options.satisfied)
+            async with adopting():  # orphans of agents come to wta, not init
+                await run_schedule(graph, slots, hooks, self.options.satisfied)
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)

@@ -16,6 +16,7 @@ from worktree_agents.git import SCRUBBED_VARS, git_config_env, git_env
 from worktree_agents.logcap import DEFAULT_MAX_LOG_BYTES
 from worktree_agents.plan import ResolvedProfile
 from worktree_agents.process import ProcessResult
+from worktree_agents.reaper import MARKER_VAR, attempt_marker
 from worktree_agents.text import last_line
 
 # CLAUDECODE makes a nested Claude Code refuse to start; the GIT_* ones would point the
@@ -142,7 +143,9 @@ class AgentBackend(ABC):
 def agent_env(task: AgentTask) -> dict[str, str]:
     """os.environ and the profile's env, plus the WTA_* variables, minus REMOVED_VARS.
 
-    git stays non-interactive (no prompts, no editor), as for wta's own git calls.
+    git stays non-interactive (no prompts, no editor), as for wta's own git calls. The
+    attempt's marker (reaper.py) is inherited by every process the agent starts, so that
+    each one can be found and killed when the attempt ends.
     """
     env = git_env(task.profile.env)
     env.update(
@@ -154,6 +157,7 @@ def agent_env(task: AgentTask) -> dict[str, str]:
             "WTA_ATTEMPT": str(task.attempt),
             "WTA_RUN_ID": task.run_id,
             "WTA_PORT": str(task.port),
+            MARKER_VAR: attempt_marker(task.run_id, task.log_path.parent),
         }
     )
     env.update(task.fence_env)

@@ -1,0 +1,225 @@
+"""Processes an agent left running beyond its process group (it called setsid, daemonised,
+or moved to a process group of its own), found and killed when its attempt ends, and by the
+next run should this one die.
+
+An attempt's processes are found in /proc, in one pass, two ways:
+- the marker: every agent's environment holds MARKER_VAR=<attempt_marker>, which every process
+  it starts inherits, whatever group, session or parent it ends up with;
+- the session: a process still in a session that wta started for the attempt (the `processes`
+  file records them) belongs to it even if it replaced its environment.
+A process that did both, and is still running when its run ends, is found as a child of wta,
+which is the subreaper of everything its agents start while the run lasts (`adopting`).
+
+Killing works as for process groups (process.py): SIGTERM, SIGKILL after the grace period,
+then confirmation. Where there is no /proc, nothing is found and the group kill is all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from worktree_agents import procfs
+from worktree_agents.process import (
+    CONFIRM_S,
+    NOTE_PREFIX,
+    POLL_S,
+    TERM_GRACE_S,
+    append_log,
+    shielded,
+)
+from worktree_agents.procfs import Proc
+
+# Not "..._TOKEN": a name like that makes redaction.py take its value for a secret.
+MARKER_VAR = "WTA_ATTEMPT_MARKER"
+ROUNDS = 3  # scans after a kill, for processes a survivor started meanwhile
+SLACK_TICKS = procfs.CLOCK_TICKS  # `since` is taken a second early: clocks tick coarsely
+
+Finder = Callable[[], tuple[list[Proc], list[Proc]]]  # (live processes, dead ones to collect)
+
+
+def attempt_marker(run_id: str, attempt_dir: Path) -> str:
+    """One attempt's marker: its run and its directory (which names the repository, the
+    feature and the attempt). It can be rebuilt from the state store, and a person reading
+    /proc/<pid>/environ sees whose process it is."""
+    return f"{run_id}:{attempt_dir}"
+
+
+def recorded_sessions(record: Path | None) -> dict[int, int]:
+    """The sessions in an attempt's `processes` file (each group wta started is a session of
+    its own): leader pid -> the leader's start time."""
+    if record is None:
+        return {}
+    try:
+        lines = record.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return {}
+    sessions = {}
+    for line in lines:
+        pid, _, started = line.partition(" ")
+        if pid.isdigit() and started.isdigit():
+            sessions[int(pid)] = int(started)
+    return sessions
+
+
+def _find(marker: str, sessions: dict[int, int], since: int) -> tuple[list[Proc], list[Proc]]:
+    """The attempt's live processes, and its dead orphans that wta must collect."""
+    entry = os.fsencode(f"{MARKER_VAR}={marker}")
+    me = os.getpid()
+    live, dead = [], []
+    for p in procfs.scan():
+        if p.pid == me or p.start < since:  # older than the attempt: not its process
+            continue
+        # a member starts no earlier than its leader: a session id reused after the leader's
+        # pid was reused is not the attempt's
+        in_session = p.sid in sessions and p.start >= sessions[p.sid]
+        if p.zombie:
+            if in_session and p.ppid == me and p.pid not in sessions:
+                dead.append(p)
+        elif in_session or procfs.environ_has(p.pid, entry):
+            live.append(p)
+    return live, dead
+
+
+def survivors(marker: str, *, record: Path | None = None, since: int = 0) -> list[Proc]:
+    """The live processes carrying `marker` (or in a session of the attempt's `record`)
+    that started at or after `since` (clock ticks since boot)."""
+    return _find(marker, recorded_sessions(record), since)[0]
+
+
+async def kill_marked(
+    marker: str, *, record: Path | None = None, since: int = 0, log_path: Path | None = None
+) -> int:
+    """Kill the attempt's survivors (see `survivors`) and confirm they are gone; a note
+    naming how many goes to `log_path`. Returns how many there were. It finishes even if
+    the caller is cancelled meanwhile, then re-raises the cancellation."""
+    sessions = recorded_sessions(record)
+
+    def find() -> tuple[list[Proc], list[Proc]]:
+        return _find(marker, sessions, since)
+
+    return await shielded(_kill_all(find, sessions, log_path))
+
+
+class SurvivorCheck:
+    """The fence's check on processes: what the agent left running is killed once it ends,
+    on every way out. That is cleanup, not a finding: the attempt's outcome stays what it
+    was, and its log says how many processes were killed."""
+
+    def __init__(self, marker: str, record: Path, log_path: Path) -> None:
+        self.marker = marker
+        self.record = record
+        self.log_path = log_path
+
+    @asynccontextmanager
+    async def watch(self, findings: Sequence[object]) -> AsyncIterator[None]:
+        since = procfs.ticks_now() - SLACK_TICKS
+        try:
+            yield
+        finally:
+            await kill_marked(self.marker, record=self.record, since=since, log_path=self.log_path)
+
+
+@asynccontextmanager
+async def adopting() -> AsyncIterator[bool]:
+    """For the body's duration, wta is the subreaper of everything its agents start: an
+    orphan comes to wta rather than to init, so wta collects the survivors it kills, and a
+    process that left both its session and its environment behind is still wta's child at
+    the end, when it is killed. Yields whether the system allowed it."""
+    since = procfs.ticks_now() - SLACK_TICKS
+    was = procfs.is_subreaper()
+    adopted = was or procfs.set_subreaper(True)
+    try:
+        yield adopted
+    finally:
+        if adopted:
+            await shielded(_kill_all(lambda: _strays(since), (), None))
+            if not was:
+                procfs.set_subreaper(False)
+
+
+def _strays(since: int) -> tuple[list[Proc], list[Proc]]:
+    """wta's children from other sessions than its own, started since `since`: once every
+    attempt has ended, whatever of these is left came from an agent."""
+    me, session = os.getpid(), os.getsid(0)
+    mine = [p for p in procfs.scan() if p.ppid == me and p.sid != session and p.start >= since]
+    return [p for p in mine if not p.zombie], [p for p in mine if p.zombie]
+
+
+async def _kill_all(find: Finder, keep: Collection[int], log_path: Path | None) -> int:
+    """Kill what `find` finds, and look again (a survivor may have started more meanwhile)."""
+    killed: list[int] = []
+    for _ in range(ROUNDS):
+        live, dead = find()
+        for p in dead:
+            procfs.reap(p.pid)
+        if not live:
+            break
+        await _kill(live, keep, log_path)
+        killed += [p.pid for p in live]
+    if killed and log_path is not None:
+        count = f"{len(killed)} process" + ("es" if len(killed) > 1 else "")
+        pids = ", ".join(map(str, killed))
+        append_log(
+            log_path,
+            f"{NOTE_PREFIX}killed {count} that the agent left running outside its process group"
+            f" (pid {pids})",
+        )
+    return len(killed)
+
+
+def _signal(p: Proc, sig: signal.Signals) -> None:
+    now = procfs.read(p.pid)
+    if now is not None and now.start == p.start:  # not a new process with a reused pid
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(p.pid, sig)
+
+
+def _dead(p: Proc, keep: Collection[int]) -> bool:
+    """Whether `p` has died; a dead orphan that came to wta as subreaper is collected. The
+    processes in `keep` were started by wta itself: their own waiters collect them."""
+    now = procfs.read(p.pid)
+    if now is None or now.start != p.start:
+        return True
+    if now.zombie and now.ppid == os.getpid() and p.pid not in keep:
+        procfs.reap(p.pid)
+    return now.zombie
+
+
+async def _wait_dead(procs: Sequence[Proc], keep: Collection[int], within_s: float) -> list[Proc]:
+    deadline = time.monotonic() + within_s
+    while True:
+        left = [p for p in procs if not _dead(p, keep)]
+        if not left or time.monotonic() >= deadline:
+            return left
+        await asyncio.sleep(POLL_S)
+
+
+async def _kill(procs: Sequence[Proc], keep: Collection[int], log_path: Path | None) -> None:
+    """SIGTERM, SIGKILL what outlives the grace period, then confirm, as for a group."""
+    for p in procs:
+        _signal(p, signal.SIGTERM)
+        _signal(p, signal.SIGCONT)  # a stopped process acts on SIGTERM only once continued
+    left = await _wait_dead(procs, keep, TERM_GRACE_S)
+    if not left:
+        return
+    if log_path is not None:
+        append_log(
+            log_path,
+            f"{NOTE_PREFIX}{_pids(left)} outlived SIGTERM by {TERM_GRACE_S:g}s; sending SIGKILL",
+        )
+    for p in left:
+        _signal(p, signal.SIGKILL)
+    left = await _wait_dead(left, keep, CONFIRM_S)
+    if left and log_path is not None:
+        append_log(log_path, f"{NOTE_PREFIX}{_pids(left)} still alive {CONFIRM_S:g}s after SIGKILL")
+
+
+def _pids(procs: Sequence[Proc]) -> str:
+    return ("pid " if len(procs) == 1 else "pids ") + ", ".join(str(p.pid) for p in procs)
