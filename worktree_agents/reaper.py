@@ -165,7 +165,7 @@ async def _kill_all(find: Finder, keep: Collection[int], log_path: Path | None) 
         killed += [p.pid for p in live]
     if killed and log_path is not None:
         count = f"{len(killed)} process" + ("es" if len(killed) > 1 else "")
-        pids = ", ".join(map(str, killed))
+        pids = ", ".join(map(str, sorted(killed)))
         append_log(
             log_path,
             f"{NOTE_PREFIX}killed {count} that the agent left running outside its process group"
