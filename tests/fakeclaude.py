@@ -356,6 +356,19 @@ def hang(fake: Fake) -> None:
     time.sleep(60)
 
 
+def setsid_child(fake: Fake) -> None:
+    """Leaves a child running in a session of its own (out of the CLI's group), then succeeds."""
+    devnull = subprocess.DEVNULL
+    child = subprocess.Popen(
+        ["sleep", "60"], stdin=devnull, stdout=devnull, stderr=devnull, start_new_session=True
+    )
+    fake.record["setsid_child"] = child.pid
+    fake.save()
+    Path(f"{os.environ['WTA_FEATURE_ID']}.txt").write_text("written by the fake\n")
+    fake.result("success", turns=1, cost=0.01, text="Done.")
+    fake.finish(0)
+
+
 def garbage(fake: Fake) -> None:
     print("{this is not json", flush=True)
     fake.finish(0)
@@ -402,6 +415,7 @@ SCENARIOS = {
     "crash": crash,
     "hang": hang,
     "garbage": garbage,
+    "setsid_child": setsid_child,
 }
 
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 from gitutil import git
-from runutil import Spec, plan_repo, wta
+from runutil import Spec, features, plan_repo, wta
 
+from worktree_agents import procfs
 from worktree_agents.events import EventLog, ToolDenied, ToolUsed
 
 FAKE = Path(__file__).with_name("fakeclaude.py")
@@ -158,3 +159,23 @@ def test_a_denied_write_is_an_event_and_the_feature_merges(
     assert [line for line in log.splitlines() if line.startswith("[tool denied]")] == [
         f"[tool denied] Write: {reason}"
     ]
+
+
+def test_a_child_the_cli_left_in_a_session_of_its_own_ends_with_the_attempt(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo, state = fake_plan(tmp_path, "setsid_child")
+
+    assert wta(repo, "run") == 0
+
+    child = json.loads((state / "record.1.json").read_text())["setsid_child"]
+    left = procfs.read(child)
+    assert (left is None or left.zombie, features(capsys, repo)["feat"]["state"]) == (
+        True,
+        "merged",
+    )
+    log = (repo / ".git" / "wta" / "attempts" / "feat" / "1" / "log.txt").read_text()
+    assert log.splitlines()[-1] == (
+        "[wta] killed 1 process that the agent left running outside its process group"
+        f" (pid {child})"
+    )
