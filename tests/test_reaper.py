@@ -83,7 +83,7 @@ def test_a_process_in_a_recorded_session_is_found_without_the_marker(tmp_path: P
     pids = ", ".join(map(str, sorted([leader.pid, member])))
     assert log.read_text() == (
         f"[wta] killed 2 processes that the agent left running outside its process group"
-        f" (pid {pids})\n"
+        f" (pids {pids})\n"
     )
 
 

@@ -154,22 +154,22 @@ def _strays(since: int) -> tuple[list[Proc], list[Proc]]:
 
 async def _kill_all(find: Finder, keep: Collection[int], log_path: Path | None) -> int:
     """Kill what `find` finds, and look again (a survivor may have started more meanwhile)."""
-    killed: list[int] = []
+    killed: dict[int, Proc] = {}
     for _ in range(ROUNDS):
         live, dead = find()
         for p in dead:
             procfs.reap(p.pid)
+        live = [p for p in live if p.pid not in killed]  # one that outlived SIGKILL: noted
         if not live:
             break
         await _kill(live, keep, log_path)
-        killed += [p.pid for p in live]
+        killed.update((p.pid, p) for p in live)
     if killed and log_path is not None:
         count = f"{len(killed)} process" + ("es" if len(killed) > 1 else "")
-        pids = ", ".join(map(str, sorted(killed)))
         append_log(
             log_path,
             f"{NOTE_PREFIX}killed {count} that the agent left running outside its process group"
-            f" (pid {pids})",
+            f" ({_pids(killed.values())})",
         )
     return len(killed)
 
@@ -221,5 +221,7 @@ async def _kill(procs: Sequence[Proc], keep: Collection[int], log_path: Path | N
         append_log(log_path, f"{NOTE_PREFIX}{_pids(left)} still alive {CONFIRM_S:g}s after SIGKILL")
 
 
-def _pids(procs: Sequence[Proc]) -> str:
-    return ("pid " if len(procs) == 1 else "pids ") + ", ".join(str(p.pid) for p in procs)
+def _pids(procs: Collection[Proc]) -> str:
+    return ("pid " if len(procs) == 1 else "pids ") + ", ".join(
+        map(str, sorted(p.pid for p in procs))
+    )
