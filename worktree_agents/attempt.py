@@ -262,7 +262,10 @@ class Attempt:
             *ctx.fence_files.checks(self.fid),
             # last, so left first: nothing the agent left running acts after the checks look
             SurvivorCheck(
-                attempt_marker(task.run_id, self.files.dir), self.files.processes, self.files.log
+                attempt_marker(task.run_id, self.files.dir),
+                self.files.processes,
+                self.files.log,
+                task.max_log_bytes,
             ),
         ]
         async with fenced(checks) as findings:

@@ -26,6 +26,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from worktree_agents import procfs
+from worktree_agents.logcap import DEFAULT_MAX_LOG_BYTES
 from worktree_agents.process import (
     CONFIRM_S,
     NOTE_PREFIX,
@@ -42,6 +43,7 @@ ROUNDS = 3  # scans after a kill, for processes a survivor started meanwhile
 SLACK_TICKS = procfs.CLOCK_TICKS  # `since` is taken a second early: clocks tick coarsely
 
 Finder = Callable[[], tuple[list[Proc], list[Proc]]]  # (live processes, dead ones to collect)
+Note = Callable[[str], None]  # writes a `[wta]` note to the attempt's log
 
 
 def attempt_marker(run_id: str, attempt_dir: Path) -> str:
@@ -94,17 +96,26 @@ def survivors(marker: str, *, record: Path | None = None, since: int = 0) -> lis
 
 
 async def kill_marked(
-    marker: str, *, record: Path | None = None, since: int = 0, log_path: Path | None = None
+    marker: str,
+    *,
+    record: Path | None = None,
+    since: int = 0,
+    log_path: Path | None = None,
+    max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
 ) -> int:
     """Kill the attempt's survivors (see `survivors`) and confirm they are gone; a note
-    naming how many goes to `log_path`. Returns how many there were. It finishes even if
-    the caller is cancelled meanwhile, then re-raises the cancellation."""
+    naming how many goes to `log_path` (capped at `max_log_bytes`). Returns how many there
+    were. It finishes even if the caller is cancelled meanwhile, then re-raises the cancel."""
     sessions = recorded_sessions(record)
 
     def find() -> tuple[list[Proc], list[Proc]]:
         return _find(marker, sessions, since)
 
-    return await shielded(_kill_all(find, sessions, log_path))
+    def note(text: str) -> None:
+        if log_path is not None:
+            append_log(log_path, NOTE_PREFIX + text, max_log_bytes)
+
+    return await shielded(_kill_all(find, sessions, note))
 
 
 class SurvivorCheck:
@@ -112,10 +123,11 @@ class SurvivorCheck:
     on every way out. That is cleanup, not a finding: the attempt's outcome stays what it
     was, and its log says how many processes were killed."""
 
-    def __init__(self, marker: str, record: Path, log_path: Path) -> None:
+    def __init__(self, marker: str, record: Path, log_path: Path, max_log_bytes: int) -> None:
         self.marker = marker
         self.record = record
         self.log_path = log_path
+        self.max_log_bytes = max_log_bytes
 
     @asynccontextmanager
     async def watch(self, findings: Sequence[object]) -> AsyncIterator[None]:
@@ -123,7 +135,13 @@ class SurvivorCheck:
         try:
             yield
         finally:
-            await kill_marked(self.marker, record=self.record, since=since, log_path=self.log_path)
+            await kill_marked(
+                self.marker,
+                record=self.record,
+                since=since,
+                log_path=self.log_path,
+                max_log_bytes=self.max_log_bytes,
+            )
 
 
 @asynccontextmanager
@@ -139,7 +157,7 @@ async def adopting() -> AsyncIterator[bool]:
         yield adopted
     finally:
         if adopted:
-            await shielded(_kill_all(lambda: _strays(since), (), None))
+            await shielded(_kill_all(lambda: _strays(since), (), lambda _: None))
             if not was:
                 procfs.set_subreaper(False)
 
@@ -152,7 +170,7 @@ def _strays(since: int) -> tuple[list[Proc], list[Proc]]:
     return [p for p in mine if not p.zombie], [p for p in mine if p.zombie]
 
 
-async def _kill_all(find: Finder, keep: Collection[int], log_path: Path | None) -> int:
+async def _kill_all(find: Finder, keep: Collection[int], note: Note) -> int:
     """Kill what `find` finds, and look again (a survivor may have started more meanwhile)."""
     killed: dict[int, Proc] = {}
     for _ in range(ROUNDS):
@@ -162,14 +180,13 @@ async def _kill_all(find: Finder, keep: Collection[int], log_path: Path | None) 
         live = [p for p in live if p.pid not in killed]  # one that outlived SIGKILL: noted
         if not live:
             break
-        await _kill(live, keep, log_path)
+        await _kill(live, keep, note)
         killed.update((p.pid, p) for p in live)
-    if killed and log_path is not None:
+    if killed:
         count = f"{len(killed)} process" + ("es" if len(killed) > 1 else "")
-        append_log(
-            log_path,
-            f"{NOTE_PREFIX}killed {count} that the agent left running outside its process group"
-            f" ({_pids(killed.values())})",
+        note(
+            f"killed {count} that the agent left running outside its process group"
+            f" ({_pids(killed.values())})"
         )
     return len(killed)
 
@@ -201,7 +218,7 @@ async def _wait_dead(procs: Sequence[Proc], keep: Collection[int], within_s: flo
         await asyncio.sleep(POLL_S)
 
 
-async def _kill(procs: Sequence[Proc], keep: Collection[int], log_path: Path | None) -> None:
+async def _kill(procs: Sequence[Proc], keep: Collection[int], note: Note) -> None:
     """SIGTERM, SIGKILL what outlives the grace period, then confirm, as for a group."""
     for p in procs:
         _signal(p, signal.SIGTERM)
@@ -209,16 +226,12 @@ async def _kill(procs: Sequence[Proc], keep: Collection[int], log_path: Path | N
     left = await _wait_dead(procs, keep, TERM_GRACE_S)
     if not left:
         return
-    if log_path is not None:
-        append_log(
-            log_path,
-            f"{NOTE_PREFIX}{_pids(left)} outlived SIGTERM by {TERM_GRACE_S:g}s; sending SIGKILL",
-        )
+    note(f"{_pids(left)} outlived SIGTERM by {TERM_GRACE_S:g}s; sending SIGKILL")
     for p in left:
         _signal(p, signal.SIGKILL)
     left = await _wait_dead(left, keep, CONFIRM_S)
-    if left and log_path is not None:
-        append_log(log_path, f"{NOTE_PREFIX}{_pids(left)} still alive {CONFIRM_S:g}s after SIGKILL")
+    if left:
+        note(f"{_pids(left)} still alive {CONFIRM_S:g}s after SIGKILL")
 
 
 def _pids(procs: Collection[Proc]) -> str:
