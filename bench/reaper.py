@@ -6,9 +6,10 @@ It starts N `sleep` processes (on top of what the machine runs), then times, bes
 median of R runs:
 
 - scan: one pass over /proc reading every process's stat;
-- attempt end: `kill_marked` as the fence calls it when an attempt's agent ends and left
-  nothing running: one scan, reading the environment only of the processes started since
-  the attempt began (here: none of the N);
+- attempt end: `kill_marked` as it is called when an attempt's agent ends (the fence) and
+  again when the attempt ends (for what setup or a check left), finding nothing: one scan,
+  reading the environment only of the processes started since the attempt began (here:
+  none of the N). An attempt pays this twice;
 - recovery (worst case): the same with every process started since (`since` = 0), so the
   environment of every process is read;
 - one survivor: an attempt end that finds a marked setsid `sleep` and kills it (SIGTERM,

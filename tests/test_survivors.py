@@ -4,6 +4,7 @@ and, after a run killed by SIGKILL, at the start of the next run."""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import signal
@@ -190,3 +191,24 @@ def test_the_next_run_kills_what_an_agent_of_a_killed_run_left_running(tmp_path:
 
     assert [running(agent), running(child)] == [False, False]
     assert log_of(repo, "setsid_linger") == [header(tmp_path, "setsid_linger"), killed_note(child)]
+
+
+def test_what_setup_and_a_check_leave_running_ends_with_the_attempt(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # setup and the check (run on the feature, then on the merge) each leave a daemon behind
+    left = "setsid sleep 60 </dev/null >/dev/null 2>&1 & echo $! >> {}"
+    setup, check = (left.format(tmp_path / "pids" / f"{name}.pid") for name in ("setup", "check"))
+    settings = f"[run]\nsetup = [{json.dumps(setup)}]\n[verify]\ncommands = [{json.dumps(check)}]\n"
+    repo, pids = survivor_repo(tmp_path, ["plain"], settings)
+
+    assert wta(repo, "run") == 0
+
+    text = (pids / "setup.pid").read_text() + (pids / "check.pid").read_text()
+    daemons = sorted(map(int, text.split()))
+    assert [running(pid) for pid in daemons] == [False, False, False]
+    assert features(capsys, repo)["plain"]["state"] == "merged"
+    assert log_of(repo, "plain")[-1] == (
+        "[wta] killed 3 processes that setup or a check left running"
+        f" (pids {', '.join(map(str, daemons))})"
+    )

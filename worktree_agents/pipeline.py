@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from worktree_agents import failures
+from worktree_agents import failures, procfs
 from worktree_agents.agents.registry import recorded_model
 from worktree_agents.attempt import Attempt
 from worktree_agents.context import RunContext
@@ -14,6 +14,7 @@ from worktree_agents.events import Retry
 from worktree_agents.failures import Failure
 from worktree_agents.plan import ResolvedProfile
 from worktree_agents.process import append_log
+from worktree_agents.reaper import attempt_marker, kill_marked
 from worktree_agents.store import AttemptOutcome, AttemptRecord, FeatureUpdate
 
 WAITING = (FeatureState.PENDING, FeatureState.READY)
@@ -98,6 +99,7 @@ class FeaturePipeline:
     async def _attempt(self, attempt: Attempt) -> Failure | None:
         """Run one attempt and close its record. An unexpected error fails the attempt as
         crashed (its traceback goes to the log), unless the feature had merged before it."""
+        since = procfs.ticks_now() - 1
         try:
             failure = await attempt.run()
         except Exception as exc:  # one feature's crash must not take the run down
@@ -106,8 +108,23 @@ class FeaturePipeline:
             record = self.journal.store.get(attempt.fid)
             merged = record is not None and record.state is FeatureState.MERGED
             failure = None if merged else failures.crashed(exc)
+        finally:
+            await self._end_processes(attempt, since)
         self._close(attempt, failure)
         return failure
+
+    async def _end_processes(self, attempt: Attempt, since: int) -> None:
+        """Every process the attempt started ends with it: the agent's were killed when it
+        ended (the fence); what setup or a check left running, carrying the attempt's marker
+        (they run with the agent's environment), is killed now, on every way out."""
+        await kill_marked(
+            attempt_marker(self.journal.run_id, attempt.files.dir),
+            record=attempt.files.processes,
+            since=since,
+            log_path=attempt.files.log,
+            max_log_bytes=self.plan.run.max_log_bytes,
+            left="that setup or a check left running",
+        )
 
     def _close(self, attempt: Attempt, failure: Failure | None) -> None:
         result = attempt.result

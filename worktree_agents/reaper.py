@@ -40,7 +40,10 @@ from worktree_agents.procfs import Proc
 # Not "..._TOKEN": a name like that makes redaction.py take its value for a secret.
 MARKER_VAR = "WTA_ATTEMPT_MARKER"
 ROUNDS = 3  # scans after a kill, for processes a survivor started meanwhile
-SLACK_TICKS = procfs.CLOCK_TICKS  # `since` is taken a second early: clocks tick coarsely
+# A process's start and /proc/uptime count the same clock in ticks: `since` is taken a tick
+# early. From a wall-clock time (recovery) it is taken a second early: btime is in seconds.
+SLACK_TICKS = procfs.CLOCK_TICKS
+AGENT_LEFT = "that the agent left running outside its process group"
 
 Finder = Callable[[], tuple[list[Proc], list[Proc]]]  # (live processes, dead ones to collect)
 Note = Callable[[str], None]  # writes a `[wta]` note to the attempt's log
@@ -102,10 +105,12 @@ async def kill_marked(
     since: int = 0,
     log_path: Path | None = None,
     max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
+    left: str = AGENT_LEFT,
 ) -> int:
     """Kill the attempt's survivors (see `survivors`) and confirm they are gone; a note
-    naming how many goes to `log_path` (capped at `max_log_bytes`). Returns how many there
-    were. It finishes even if the caller is cancelled meanwhile, then re-raises the cancel."""
+    naming how many (`killed 2 processes <left> (pids …)`) goes to `log_path`, capped at
+    `max_log_bytes`. Returns how many there were. It finishes even if the caller is
+    cancelled meanwhile, then re-raises the cancellation."""
     sessions = recorded_sessions(record)
 
     def find() -> tuple[list[Proc], list[Proc]]:
@@ -115,7 +120,7 @@ async def kill_marked(
         if log_path is not None:
             append_log(log_path, NOTE_PREFIX + text, max_log_bytes)
 
-    return await shielded(_kill_all(find, sessions, note))
+    return await shielded(_kill_all(find, sessions, note, left))
 
 
 class SurvivorCheck:
@@ -131,7 +136,7 @@ class SurvivorCheck:
 
     @asynccontextmanager
     async def watch(self, findings: Sequence[object]) -> AsyncIterator[None]:
-        since = procfs.ticks_now() - SLACK_TICKS
+        since = procfs.ticks_now() - 1  # what setup left running is the attempt's end's
         try:
             yield
         finally:
@@ -157,7 +162,7 @@ async def adopting() -> AsyncIterator[bool]:
         yield adopted
     finally:
         if adopted:
-            await shielded(_kill_all(lambda: _strays(since), (), lambda _: None))
+            await shielded(_kill_all(lambda: _strays(since), (), lambda _: None, ""))
             if not was:
                 procfs.set_subreaper(False)
 
@@ -170,7 +175,7 @@ def _strays(since: int) -> tuple[list[Proc], list[Proc]]:
     return [p for p in mine if not p.zombie], [p for p in mine if p.zombie]
 
 
-async def _kill_all(find: Finder, keep: Collection[int], note: Note) -> int:
+async def _kill_all(find: Finder, keep: Collection[int], note: Note, left: str) -> int:
     """Kill what `find` finds, and look again (a survivor may have started more meanwhile)."""
     killed: dict[int, Proc] = {}
     for _ in range(ROUNDS):
@@ -184,10 +189,7 @@ async def _kill_all(find: Finder, keep: Collection[int], note: Note) -> int:
         killed.update((p.pid, p) for p in live)
     if killed:
         count = f"{len(killed)} process" + ("es" if len(killed) > 1 else "")
-        note(
-            f"killed {count} that the agent left running outside its process group"
-            f" ({_pids(killed.values())})"
-        )
+        note(f"killed {count} {left} ({_pids(killed.values())})")
     return len(killed)
 
 
