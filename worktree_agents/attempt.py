@@ -81,15 +81,7 @@ class Attempt:
             return failure
         result, findings = await self._run_agent(task, worktree)
         if findings:
-            for finding in findings:
-                tripped = GuardrailTripped(
-                    run_id=self.ctx.journal.run_id,
-                    feature_id=self.fid,
-                    rule=finding.rule,
-                    detail=finding.detail,
-                )
-                self.ctx.journal.emit(tripped)
-            return failures.fenced(findings)
+            return self._fenced(findings)
         self.head = await asyncio.to_thread(self._commit_leftovers, worktree)
         if not result.ok:
             return failures.agent_failed(result)
@@ -100,6 +92,18 @@ class Attempt:
             self.ctx.journal.done(self.fid, self.head)
             return None
         return await integrate(self.ctx, self.feature, worktree, self.head, self.files, task)
+
+    def _fenced(self, findings: Sequence[failures.Finding]) -> Failure:
+        """A guardrail_tripped event per finding; the attempt fails with all of them."""
+        for finding in findings:
+            tripped = GuardrailTripped(
+                run_id=self.ctx.journal.run_id,
+                feature_id=self.fid,
+                rule=finding.rule,
+                detail=finding.detail,
+            )
+            self.ctx.journal.emit(tripped)
+        return failures.fenced(findings)
 
     # the steps
 
@@ -248,7 +252,17 @@ class Attempt:
             model=model,
         )
         ctx.journal.emit(started)
-        checks: list[Check] = [
+        async with fenced(self._fence(task, worktree)) as findings:
+            result = self.result = await backend_for(profile).run(task)
+            ctx.guard.spent(result.cost_usd)
+            ctx.journal.emit(self._finished(result))
+            self._record_result(result)
+        return result, findings
+
+    def _fence(self, task: AgentTask, worktree: Worktree) -> list[Check]:
+        """The checks around the agent (fence.md), entered in order and left in reverse."""
+        ctx = self.ctx
+        return [
             StashCheck(ctx.repo, ctx.stash_lock, worktree.branch),
             RefCheck(
                 ctx.repo,
@@ -268,12 +282,6 @@ class Attempt:
                 task.max_log_bytes,
             ),
         ]
-        async with fenced(checks) as findings:
-            result = self.result = await backend_for(profile).run(task)
-            ctx.guard.spent(result.cost_usd)
-            ctx.journal.emit(self._finished(result))
-            self._record_result(result)
-        return result, findings
 
     def _own_refs(self) -> tuple[str, ...]:
         """wta's namespaces, which the ref check's backstop leaves to wta, and the stash,
