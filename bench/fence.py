@@ -90,7 +90,7 @@ def bench_fence(repo: GitRepo, manager: WorktreeManager, refs: int, rounds: int)
     worktree = manager.create(FeatureId("f"), CommitSha(repo.head_commit()), reset=True)
     coordinator = MergeCoordinator(repo, BranchName("wta/integration"), "squash")
     coordinator.ensure_branch(worktree.base_commit)
-    own = (HEADS + "wta/", "refs/wta/", STASH_REF)
+    skip = (HEADS + worktree.branch, HEADS + "wta/integration", STASH_REF)
     stash_lock = threading.Lock()
     shared = SharedGitFiles(repo.common_dir)
     checkout = CheckoutWatch(repo, manager.root, lambda change: None)
@@ -98,7 +98,7 @@ def bench_fence(repo: GitRepo, manager: WorktreeManager, refs: int, rounds: int)
     async def one() -> float:
         checks: list[Check] = [
             StashCheck(repo, stash_lock, worktree.branch),
-            RefCheck(repo, coordinator, asyncio.Lock(), worktree.path.parent / "r", worktree, own),
+            RefCheck(repo, coordinator, asyncio.Lock(), worktree.path.parent / "r", worktree, skip),
             WorktreeCheck(manager, worktree),
             CheckoutCheck(checkout, worktree.feature_id),
             GitFilesCheck(shared, worktree.feature_id),

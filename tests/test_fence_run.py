@@ -172,12 +172,13 @@ def test_the_integration_branch_moved_past_the_hook_is_put_back(
     assert snapshot(user) == before
 
 
-def test_a_user_branch_moved_onto_the_agents_work_past_the_hook_is_put_back(
+def test_a_branch_moved_onto_the_agents_work_past_the_hook_is_put_back(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     snippet = (
         "git add -A && git commit -qm mine"
         " && git -c core.hooksPath=/dev/null update-ref refs/heads/main HEAD"
+        " && git -c core.hooksPath=/dev/null update-ref refs/heads/wta/good HEAD"
         " && git -c core.hooksPath=/dev/null tag v9"
     )
     user = setup(tmp_path, snippet)
@@ -185,9 +186,11 @@ def test_a_user_branch_moved_onto_the_agents_work_past_the_hook_is_put_back(
 
     assert wta(user.repo, "run") == 1
 
-    mine = git(user.repo, "rev-parse", "wta/evil")
+    mine, good = git(user.repo, "rev-parse", "wta/evil"), git(user.repo, "rev-parse", "wta/good")
+    assert good == git(user.repo, "rev-parse", "wta/integration")  # good's own commit again
     detail = (
         f"the agent moved refs/heads/main from {short(user.main)} to {short(mine)},"
+        f" moved refs/heads/wta/good from {short(good)} to {short(mine)},"
         f" created refs/tags/v9 at {short(mine)}; wta put them back"
     )
     assert outcome(capsys, user) == ("merged", "failed", "guardrail", detail)

@@ -270,7 +270,7 @@ class Attempt:
                 ctx.merge_lock,
                 self.files.refused_refs,
                 worktree,
-                self._own_refs(),
+                self._unwatched_refs(worktree),
             ),
             WorktreeCheck(ctx.worktrees, worktree),
             *ctx.fence_files.checks(self.fid),
@@ -283,12 +283,11 @@ class Attempt:
             ),
         ]
 
-    def _own_refs(self) -> tuple[str, ...]:
-        """wta's namespaces, which the ref check's backstop leaves to wta, and the stash,
-        which is StashCheck's."""
-        run = self.ctx.loaded.plan.run
-        prefix = HEADS + run.branch_prefix
-        return (prefix, "refs/wta/", HEADS + run.integration_branch, STASH_REF)
+    def _unwatched_refs(self, worktree: Worktree) -> tuple[str, ...]:
+        """The refs the ref check's backstop leaves alone: the attempt's own branch, the
+        integration branch (the coordinator puts it back) and the stash (StashCheck's)."""
+        integration = HEADS + self.ctx.loaded.plan.run.integration_branch
+        return (HEADS + worktree.branch, integration, STASH_REF)
 
     def _finished(self, result: AgentResult) -> AgentFinished:
         return AgentFinished(

@@ -13,7 +13,7 @@ that writes ref files itself or runs git without wta's settings):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -26,17 +26,18 @@ from worktree_agents.refguard import install_hooks, refused_updates
 from worktree_agents.worktrees import Worktree
 
 STASH_REF = "refs/stash"
+WTA_REFS = "refs/wta/"
 REMOTES = "refs/remotes/"
 ADVICE = "Only commit on your own branch; never move, create or delete other refs or push."
 
 
-def outside_refs(repo: GitRepo, own: tuple[str, ...]) -> dict[str, CommitSha]:
-    """Every ref but those under `own` (prefixes or whole names), and its value."""
+def other_refs(repo: GitRepo, skip: Collection[str]) -> dict[str, CommitSha]:
+    """Every ref but those in `skip` and under `refs/wta/`, and its value."""
     listed = repo.run("for-each-ref", "--format=%(objectname) %(refname)").stdout
     refs: dict[str, CommitSha] = {}
     for line in listed.splitlines():
         sha, _, ref = line.partition(" ")
-        if not ref.startswith(own):
+        if ref not in skip and not ref.startswith(WTA_REFS):
             refs[ref] = CommitSha(sha)
     return refs
 
@@ -51,19 +52,21 @@ class RefCheck:
         merge_lock: asyncio.Lock,
         log: Path,
         worktree: Worktree,
-        own: tuple[str, ...],
+        skip: Collection[str],
     ) -> None:
         self.repo = repo
         self.coordinator = coordinator
         self.merge_lock = merge_lock
         self.log = log
         self.worktree = worktree
-        self.own = own  # wta's namespaces and the stash (StashCheck's)
+        # the attempt's own branch, the integration branch (put back by the coordinator)
+        # and the stash (StashCheck's)
+        self.skip = skip
 
     def _prepare(self) -> dict[str, CommitSha]:
         install_hooks(self.repo)
         self.log.unlink(missing_ok=True)
-        return outside_refs(self.repo, self.own)
+        return other_refs(self.repo, self.skip)
 
     def _refused(self) -> tuple[list[str], bool]:
         """What the hook refused, named; and whether the agent tried to add to the stash.
@@ -88,8 +91,10 @@ class RefCheck:
         return CommitSha(found.stdout.strip()) if found.stdout.strip() else None
 
     def _put_back(self, before: dict[str, CommitSha]) -> list[str]:
-        """Refs outside that moved onto the attempt's own commits, put back."""
-        now = outside_refs(self.repo, self.own)
+        """Other refs that moved onto the attempt's own commits, put back: yours, and other
+        features' branches (wta moves those only to their own work, never onto this
+        attempt's commits)."""
+        now = other_refs(self.repo, self.skip)
         named = []
         for ref in sorted(before.keys() | now.keys()):
             old, new = before.get(ref), now.get(ref)
