@@ -99,9 +99,13 @@ def run_git(
     input: str | bytes | None = None,
     env: Mapping[str, str] | None = None,
     ok_codes: Collection[int] = (0,),
+    plain: bool = False,
 ) -> GitResult:
-    """Run `git <args>` in `cwd`; raise GitError when `check` and the exit code is not ok."""
-    argv = ["git", *NO_HOOKS, *NO_RECURSION, *args]
+    """Run `git <args>` in `cwd`; raise GitError when `check` and the exit code is not ok.
+
+    `plain` leaves out wta's own settings (NO_HOOKS, NO_RECURSION): for reading what the
+    user's config says of them."""
+    argv = ["git", *([] if plain else [*NO_HOOKS, *NO_RECURSION]), *args]
     data = input.encode() if isinstance(input, str) else input
     try:
         proc = subprocess.run(
@@ -274,6 +278,12 @@ class GitRepo:
             env=env,
             ok_codes=ok_codes,
         )
+
+    def user_config(self, *args: str) -> str | None:
+        """`git config <args>` as the user's git sees it, without wta's own settings; None
+        when the key is not set."""
+        found = run_git(["config", *args], cwd=self.toplevel, ok_codes=(0, 1), plain=True)
+        return found.stdout.strip() if found.exit_code == 0 else None
 
     def current_branch(self) -> BranchName | None:
         """The checked-out branch, or None when HEAD is detached."""

@@ -125,7 +125,7 @@ class RefusedUpdate:
 def user_hooks_dir(repo: GitRepo) -> str:
     """Where the user's own hooks are: core.hooksPath as configured (a relative one is
     relative to the worktree a hook runs in, as git has it), or the git directory's hooks."""
-    configured = repo.run("config", "--path", "core.hooksPath", ok_codes=(0, 1)).stdout.strip()
+    configured = repo.user_config("--path", "core.hooksPath")
     return configured or str(repo.common_dir / "hooks")
 
 
