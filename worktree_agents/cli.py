@@ -194,6 +194,44 @@ def clean(
 
 
 @app.command()
+def sync(plan: PlanOption = None, as_json: JsonOption = False) -> int:
+    """Bring the integration branch up to date with the base branch, and nothing else."""
+    from worktree_agents.commands.sync import run_sync
+
+    if as_json:
+        _JsonMode.command = "sync"
+    return run_sync(Path.cwd(), _plan_path(plan), as_json)
+
+
+@app.command()
+def merge(
+    plan: PlanOption = None,
+    push: Annotated[
+        str | None,
+        typer.Option("--push", metavar="REMOTE", help="Then push integration, with a lease."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> int:
+    """Integrate the done features (from `wta run --no-merge`), in dependency order."""
+    from worktree_agents.commands.merge import run_merge
+
+    if as_json:
+        _JsonMode.command = "merge"
+    return run_merge(Path.cwd(), _plan_path(plan), push, as_json)
+
+
+@app.command()
+def retry(
+    features: Annotated[list[str], typer.Argument(help="Failed or skipped feature ids.")],
+    plan: PlanOption = None,
+) -> int:
+    """Put failed and skipped features, with their skipped dependents, back to pending."""
+    from worktree_agents.commands.retry import run_retry
+
+    return run_retry(Path.cwd(), _plan_path(plan), features)
+
+
+@app.command()
 def demo(
     directory: Annotated[
         Path | None, typer.Option("--dir", help="Create the sample repository here (new or empty).")
@@ -208,7 +246,7 @@ def demo(
     return run_demo(directory, as_json)
 
 
-JSON_COMMANDS = ("plan", "run", "status", "demo")
+JSON_COMMANDS = ("plan", "run", "status", "demo", "sync", "merge")
 
 
 def _json_command(args: list[str]) -> str | None:

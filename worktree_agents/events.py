@@ -189,6 +189,17 @@ class CheckoutChanged(Event):
     features: tuple[FeatureId, ...]  # the features whose agents ran meanwhile
 
 
+class BaseFollowed(Event):
+    """The integration branch was brought up to date with its base before anything started."""
+
+    kind: Literal["base_followed"] = "base_followed"
+    base: str
+    base_commit: CommitSha
+    how: Literal["fast_forward", "merge"]
+    old_head: CommitSha
+    integration_head: CommitSha
+
+
 class FeatureFailed(Event):
     kind: Literal["feature_failed"] = "feature_failed"
     feature_id: FeatureId
@@ -215,7 +226,8 @@ AnyEvent: TypeAlias = Annotated[
     | Retry
     | FeatureFailed
     | WorkSaved
-    | CheckoutChanged,
+    | CheckoutChanged
+    | BaseFollowed,
     Field(discriminator="kind"),
 ]
 EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

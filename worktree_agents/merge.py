@@ -90,6 +90,14 @@ class StackConflict:
     paths: tuple[str, ...]
 
 
+@dataclass(frozen=True, kw_only=True)
+class BaseConflict:
+    """The base branch and the integration branch conflict: integration cannot follow it."""
+
+    onto: CommitSha
+    paths: tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class _Step:
     """Apply `parent..commit` and, if that changes anything, commit it with `message`."""
@@ -288,6 +296,30 @@ class MergeCoordinator:
         if head == onto:
             return AlreadyPresent(onto=onto)
         return Prepared(onto=onto, commit=head, tree=tree)
+
+    def prepare_base(
+        self, base: CommitSha, base_name: str, onto: CommitSha
+    ) -> Prepared | AlreadyPresent | BaseConflict:
+        """Integration at `onto` brought up to date with its base, without moving a ref:
+        already there, a fast-forward (nothing of wta's on it yet), or a merge commit whose
+        first parent is `onto` and second `base`, so every feature commit stays as it is."""
+        if _is_ancestor(self.repo, base, onto):
+            return AlreadyPresent(onto=onto)
+        if _is_ancestor(self.repo, onto, base):
+            return Prepared(onto=onto, commit=base, tree=self._tree(base))
+        shared = _git(self.repo, "merge-base", onto, base, ok_codes=(0, 1))
+        if shared.exit_code != 0:
+            raise RepoError(
+                f"the integration branch '{self.branch}' shares no history with the base"
+                f" '{base_name}'; delete it (git branch -D {self.branch}) to start it again"
+            )
+        merge = _merge_tree(self.repo, onto, base)
+        if not merge.clean:
+            return BaseConflict(onto=onto, paths=merge.paths)
+        message = f"Merge {base_name} into {self.branch}\n".encode("utf-8", "surrogateescape")
+        args = ["commit-tree", "-p", onto, "-p", base, "-F", "-", merge.tree]
+        made = _git(self.repo, *args, input=message, env=self.repo.commit_env).stdout.strip()
+        return Prepared(onto=onto, commit=CommitSha(made), tree=merge.tree)
 
     def publish(self, prepared: Prepared) -> bool:
         """Move the integration ref from `prepared.onto` to `prepared.commit`, only if it is

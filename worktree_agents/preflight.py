@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from worktree_agents.basesync import BaseSync, base_name, check_base, follow_base
 from worktree_agents.context import RunOptions
 from worktree_agents.domain import BranchName, CommitSha, FeatureId, FeatureState
 from worktree_agents.errors import UsageError
@@ -25,6 +26,7 @@ class Preflight:
     base_commit: CommitSha
     worktree_root: Path
     slots: int
+    synced: BaseSync | None = None  # what following the base did to integration
 
 
 def check_options(plan: Plan, options: RunOptions) -> None:
@@ -56,21 +58,19 @@ def preflight(
     store.sync_features([f.id for f in plan.features], {f.id for f in plan.features if f.done})
     selected = _selection(plan, options, store)
     base_branch, base_commit = repo.resolve_base(plan.run.base)
-    if base_branch is not None and base_branch == plan.run.integration_branch:
-        raise UsageError(
-            f"the base branch '{base_branch}' is the integration branch; check out the branch"
-            " you want to build on, or set [run] base in wta.toml"
-        )
+    check_base(base_branch, plan.run.integration_branch)
     root = resolve_worktree_root(repo, plan.run.worktree_root, loaded.base_dir)
     coordinator.refuse_if_checked_out()
     recover(repo, plan, store, base_commit)
     _check_branches(repo, plan, store, selected, base_commit)
     coordinator.ensure_branch(base_commit)
+    base = base_name(base_branch, plan.run.base, base_commit)
+    synced = follow_base(coordinator, base, base_commit)  # before anything starts
     if options.retry_failed:
         again = (FeatureState.FAILED, FeatureState.SKIPPED)
         store.reset([f for f, s in store.states().items() if f in selected and s in again])
     slots = options.parallel or plan.run.max_parallel
-    return Preflight(selected, base_branch, base_commit, root, slots)
+    return Preflight(selected, base_branch, base_commit, root, slots, synced)
 
 
 def _selection(plan: Plan, options: RunOptions, store: Store) -> tuple[FeatureId, ...]:

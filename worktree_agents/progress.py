@@ -10,6 +10,7 @@ from typing import TextIO
 from worktree_agents.events import (
     AgentFinished,
     AgentStarted,
+    BaseFollowed,
     CheckoutChanged,
     Conflict,
     Event,
@@ -32,6 +33,10 @@ def describe(event: Event) -> str | None:  # noqa: C901 - one flat case per even
     match event:
         case RunStarted():
             return f"run {event.run_id}: {len(event.features)} features, {event.parallel} slots"
+        case BaseFollowed():
+            how = "merged into" if event.how == "merge" else "fast-forwarded onto"
+            base = f"{event.base} ({event.base_commit[:10]})"
+            return f"integration: {base} {how} it, now at {event.integration_head[:10]}"
         case WorktreeCreated():
             where = f"{event.path} on {event.branch} at {event.base_commit[:10]}"
             return f"{event.feature_id}: worktree {where}"

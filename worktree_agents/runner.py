@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from worktree_agents.basesync import base_followed
 from worktree_agents.context import RunContext, RunOptions
 from worktree_agents.dag import FeatureGraph
 from worktree_agents.domain import BranchName, FeatureId, FeatureState, GuardrailRule, RunId
@@ -131,6 +132,8 @@ class Orchestrator:
                 features=checked.selected,
             )
         )
+        if checked.synced is not None and checked.synced.moved:
+            journal.emit(base_followed(run_id, checked.synced))
         return context
 
     async def _schedule(self, context: RunContext, graph: FeatureGraph, slots: int) -> None:
@@ -139,6 +142,14 @@ class Orchestrator:
         assert main is not None
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, main.cancel)
+        try:
+            await self._work(context, graph, slots)
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+
+    async def _work(self, context: RunContext, graph: FeatureGraph, slots: int) -> None:
+        """The run's work, under its signal handlers: the features' pipelines, scheduled."""
         pipeline = FeaturePipeline(context)
         hooks = SchedulerHooks(
             states=context.journal.store.states,
@@ -147,12 +158,8 @@ class Orchestrator:
             may_dispatch=pipeline.may_dispatch,
             ready=pipeline.ready,
         )
-        try:
-            async with adopting():  # orphans of agents come to wta, not init
-                await run_schedule(graph, slots, hooks, self.options.satisfied)
-        finally:
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(signum)
+        async with adopting():  # orphans of agents come to wta, not init
+            await run_schedule(graph, slots, hooks, self.options.satisfied)
 
     def _finish(
         self, context: RunContext, checked: Preflight, duration: float, interrupted: bool
