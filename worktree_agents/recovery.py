@@ -53,7 +53,15 @@ def recover(repo: GitRepo, plan: Plan, store: Store, base_commit: CommitSha | No
         if record.id in found:
             settle(store, plan, record.id, found[record.id], "after an interrupted run")
         else:
-            store.reset([record.id])
+            store.reset([record.id], to=_unsettled_state(store, record.id))
+
+
+def _unsettled_state(store: Store, fid: FeatureId) -> FeatureState:
+    """A feature `wta merge` was integrating (its last attempt had finished verified) is
+    done again, its work still on its branch; any other starts again from pending."""
+    attempts = store.attempts(fid)
+    verified = bool(attempts) and attempts[-1].outcome is AttemptOutcome.OK
+    return FeatureState.DONE if verified else FeatureState.PENDING
 
 
 def _stop_unfinished_attempt(store: Store, fid: FeatureId) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from worktree_agents.errors import ExitCode
 from worktree_agents.git import GitRepo
+from worktree_agents.nextsteps import next_steps, waiting_for_merge
 from worktree_agents.output import envelope, print_json
 from worktree_agents.plan_load import load_plan
 from worktree_agents.progress import LinePrinter
@@ -28,9 +29,15 @@ def run_run(repo_dir: Path, plan_path: Path, options: RunOptions, as_json: bool)
         print_json(envelope("run", outcome.exit_code, data))
     else:
         print(render_table(data))
+        if not options.no_merge:
+            for line in waiting_for_merge(data, outcome.selected):
+                print(line)
         if outcome.not_started:
             why = f" ({outcome.stopped_by} stopped new attempts)" if outcome.stopped_by else ""
             print(f"not started{why}: {', '.join(outcome.not_started)}")
         if outcome.exit_code == ExitCode.INTERRUPTED:
             print("interrupted: the state is saved; run `wta run` again to finish the plan")
+        else:
+            for line in next_steps(data, outcome.selected):
+                print(line)
     return int(outcome.exit_code)

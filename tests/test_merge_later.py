@@ -1,0 +1,138 @@
+"""`wta merge`: the done features of a `--no-merge` run integrated later, by the rules of
+`wta run`, and pushed with a lease."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from gitutil import git
+from runutil import BASE, Spec, features, plan_repo, wta
+
+TRAILERS = "--format=%(trailers:key=Wta-Feature,valueonly,separator=)"
+
+
+def test_no_merge_then_run_then_merge(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    specs = [
+        Spec("x", {"src/core.py": "VALUE = 3\n"}),
+        Spec("a", {"a.txt": "a\n"}),
+        Spec("b", {"b.txt": "b\n"}, depends_on=["a"]),
+        Spec("c", {"src/core.py": "VALUE = 2\n"}),
+        Spec("d", {"d.txt": "d\n"}, depends_on=["c"]),
+    ]
+    repo = plan_repo(tmp_path, specs, BASE)
+    main = git(repo, "rev-parse", "main")
+    assert wta(repo, "run", "--no-merge") == 0
+    done_b = git(repo, "rev-parse", "wta/b")
+    capsys.readouterr()
+
+    assert wta(repo, "run") == 1  # a plain run says what the done features wait for
+    out = capsys.readouterr().out
+    assert out.split("\n\n", 1)[1] == (
+        "0 merged, 5 done, 0 failed, 0 skipped, 0 pending of 5; cost $0.00;"
+        f" integration wta/integration at {main[:12]}\n"
+        "done, waiting for `wta merge` to integrate them: x, a, b, c, d\n"
+    )
+
+    assert wta(repo, "merge") == 1
+    out = capsys.readouterr().out
+    assert out.split("\n\n", 1)[1] == (
+        f"3 merged, 1 failed, 1 skipped, 0 pending of 5; cost $0.00;"
+        f" integration wta/integration at {git(repo, 'rev-parse', 'wta/integration')[:12]}\n"
+        "next:\n"
+        "  wta show c              why it failed\n"
+        "  wta retry c             back to pending, with their skipped dependents\n"
+        "  wta run --retry-failed  run every failed and skipped feature again\n"
+    )
+    got = features(capsys, repo)
+    assert {f: (v["state"], v["reason"], v["skipped_because"]) for f, v in got.items()} == {
+        "x": ("merged", None, None),
+        "a": ("merged", None, None),
+        "b": ("merged", None, None),
+        "c": ("failed", "conflict", None),
+        "d": ("skipped", None, "c"),
+    }
+    assert got["c"]["conflict_paths"] == ["src/core.py"]
+    # in topological order, plan order breaking ties; one commit each, with its trailer
+    log = git(repo, "log", "--reverse", TRAILERS, f"{main}..wta/integration")
+    assert log.split() == ["x", "a", "b"]
+    assert git(repo, "rev-parse", "wta/b") == git(repo, "rev-parse", "wta/integration")
+    assert git(repo, "rev-parse", "refs/wta/attempts/b/1") == done_b  # the agent's work stays
+    assert git(repo, "ls-tree", "--name-only", "wta/integration").split() == [
+        "README.md", "a.txt", "b.txt", "src",
+    ]  # fmt: skip
+    assert git(repo, "show", "wta/integration:src/core.py") == "VALUE = 3"
+    assert git(repo, "rev-parse", "wta/d") != git(repo, "rev-parse", "wta/integration")
+
+
+def test_merge_runs_the_checks_on_the_merged_result(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = '[verify]\ncommands = ["test ! -f a.txt || test ! -f y.txt"]\n'
+    specs = [Spec("a", {"a.txt": "a\n"}), Spec("y", {"y.txt": "y\n"})]
+    repo = plan_repo(tmp_path, specs, BASE, settings)
+    assert wta(repo, "run", "--no-merge") == 0  # each passes on its own
+    capsys.readouterr()
+
+    assert wta(repo, "merge", "--json") == 1
+
+    envelope = json.loads(capsys.readouterr().out)
+    assert (envelope["command"], envelope["status"], envelope["exit_code"]) == (
+        "merge",
+        "partial",
+        1,
+    )
+    data = envelope["data"]
+    assert (data["selected"], data["push"]) == (["a", "y"], None)
+    states = {f["id"]: (f["state"], f["reason"]) for f in data["features"]}
+    assert states == {"a": ("merged", None), "y": ("failed", "merge_verify_failed")}
+    assert git(repo, "ls-tree", "--name-only", "wta/integration").split() == [
+        "README.md", "a.txt", "src",
+    ]  # fmt: skip
+
+
+def test_merge_with_nothing_done(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    repo = plan_repo(tmp_path, [Spec("a", {"a.txt": "a\n"})], BASE)
+    assert wta(repo, "run") == 0
+    capsys.readouterr()
+    assert wta(repo, "merge") == 0
+    out = capsys.readouterr().out
+    assert out.split("\n\n", 1)[1].splitlines()[1:] == [
+        "nothing to merge: no feature is done (`wta run --no-merge` leaves them done)"
+    ]
+
+
+def test_merge_push_to_a_bare_remote(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    specs = [Spec("a", {"a.txt": "a\n"}), Spec("b", {"b.txt": "b\n"}, depends_on=["a"])]
+    repo = plan_repo(tmp_path, specs, BASE)
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "--quiet", "--bare", str(remote))
+    git(repo, "remote", "add", "origin", str(remote))
+    assert wta(repo, "run", "--no-merge") == 0
+    capsys.readouterr()
+
+    assert wta(repo, "merge", "--push", "origin") == 0
+
+    head = git(repo, "rev-parse", "wta/integration")
+    assert git(remote, "rev-parse", "refs/heads/wta/integration") == head
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"pushed refs/heads/wta/integration to origin at {head[:10]}"
+    )
+    assert git(repo, "log", TRAILERS, "--reverse", "main..wta/integration").split() == ["a", "b"]
+
+    # the remote moved on to something this repository lacks: refused before anything
+    other = git(remote, "commit-tree", "-m", "elsewhere", f"{head}^{{tree}}")
+    git(remote, "update-ref", "refs/heads/wta/integration", other)
+    assert wta(repo, "merge", "--push", "origin") == 2
+    assert capsys.readouterr().err == (
+        f"wta: error: origin has wta/integration at {other[:10]}, which the local"
+        " wta/integration does not hold; fetch it and bring it in first"
+        " (git fetch origin wta/integration), then run again\n"
+    )
+    assert git(remote, "rev-parse", "refs/heads/wta/integration") == other
+    assert git(repo, "rev-parse", "wta/integration") == head
+
+    assert wta(repo, "merge", "--push", "nowhere") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("wta: error: cannot read the remote 'nowhere': ")

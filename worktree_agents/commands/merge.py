@@ -1,0 +1,57 @@
+"""`wta merge [--push REMOTE]`: integrate the done features, then push integration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from worktree_agents.context import RunOptions
+from worktree_agents.errors import ExitCode
+from worktree_agents.git import GitRepo
+from worktree_agents.mergedone import DoneMerger, done_features
+from worktree_agents.nextsteps import next_steps
+from worktree_agents.output import envelope, print_json
+from worktree_agents.plan_load import load_plan
+from worktree_agents.progress import LinePrinter
+from worktree_agents.push import PushResult, push_with_lease, remote_tip
+from worktree_agents.runner import RunOutcome
+from worktree_agents.statusview import render_table, status_data
+from worktree_agents.store import Store
+
+
+def run_merge(repo_dir: Path, plan_path: Path, push: str | None, as_json: bool) -> int:
+    loaded = load_plan(plan_path)
+    repo = GitRepo.open(repo_dir)
+    plan = loaded.plan
+    branch = plan.run.integration_branch
+    lease = remote_tip(repo, push, branch) if push is not None else None  # before anything
+    with Store.open(repo.state_dir()) as store:
+        store.sync_features([f.id for f in plan.features], {f.id for f in plan.features if f.done})
+        done = done_features(store.states())
+    outcome: RunOutcome | None = None
+    if done:
+        options = RunOptions(only=done)
+        outcome = DoneMerger(repo, loaded, options, on_event=LinePrinter()).run()
+    code = outcome.exit_code if outcome is not None else ExitCode.OK
+    pushed: PushResult | None = None
+    if push is not None and code != ExitCode.INTERRUPTED:
+        pushed = push_with_lease(repo, push, branch, lease)
+        if pushed.detail is not None:
+            code = max(code, ExitCode.PARTIAL)
+    with Store.open(repo.state_dir()) as store:
+        data = status_data(plan, repo, store)
+    data["run_id"] = outcome.run_id if outcome is not None else None
+    data["selected"] = list(done)
+    data["push"] = pushed.as_json() if pushed is not None else None
+    if as_json:
+        print_json(envelope("merge", code, data))
+        return int(code)
+    print(render_table(data))
+    if not done:
+        print("nothing to merge: no feature is done (`wta run --no-merge` leaves them done)")
+    if pushed is not None:
+        print(pushed.describe())
+    if code == ExitCode.INTERRUPTED:
+        print("interrupted: the state is saved; run `wta merge` again to finish")
+    for line in next_steps(data, done):
+        print(line)
+    return int(code)

@@ -1,0 +1,114 @@
+"""`wta merge`: a run whose only work is integrating the `done` features (from
+`--no-merge`), in topological order with plan order breaking ties, each by the same step
+as `wta run` (integrate.py): a conflict fails the feature and skips its done dependents,
+the after-merge checks run, the trailers, branch moves and events are the same."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+from worktree_agents import failures
+from worktree_agents.agents.base import AgentTask
+from worktree_agents.context import RunContext
+from worktree_agents.dag import BLOCKING, FeatureGraph
+from worktree_agents.domain import CommitSha, FeatureId, FeatureState
+from worktree_agents.errors import WtaError
+from worktree_agents.events import WorkSaved
+from worktree_agents.failures import Failure
+from worktree_agents.git import HEADS
+from worktree_agents.integrate import integrate
+from worktree_agents.paths import AttemptFiles
+from worktree_agents.plan import Feature
+from worktree_agents.process import append_log, free_port
+from worktree_agents.runner import Orchestrator
+from worktree_agents.store import FeatureRecord
+from worktree_agents.worktrees import Worktree
+
+ATTEMPTS_REF = "refs/wta/attempts"
+SAVED_REF = "refs/wta/saved"
+
+
+class DoneMerger(Orchestrator):
+    """Run it with `RunOptions(only=<the done features>)`: preflight, the run record,
+    its events and its outcome are `wta run`'s; only the work differs."""
+
+    async def _work(self, context: RunContext, graph: FeatureGraph, slots: int) -> None:
+        store = context.journal.store
+        for fid in graph.topological:
+            record = store.get(fid)
+            if record is None or record.state is not FeatureState.DONE:
+                continue
+            states = store.states()
+            blocker = next((d for d in graph.deps[fid] if states.get(d) in BLOCKING), None)
+            if blocker is not None:
+                context.journal.skipped(fid, blocker)
+                continue
+            failure = await self._land(context, record)
+            if failure is None:
+                context.guard.succeeded()
+            else:
+                context.guard.failed()
+                context.journal.failed(fid, failure)
+
+    async def _land(self, ctx: RunContext, record: FeatureRecord) -> Failure | None:
+        """Integrate one done feature from a fresh worktree at its verified commit."""
+        feature = self.plan.by_id[record.id]
+        files = ctx.paths.attempt(record.id, max(record.attempts, 1))
+        files.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            if record.commit_sha is None or record.base_commit is None:
+                raise WtaError(f"'{record.id}' is done, but its commit was never recorded")
+            head, base = record.commit_sha, record.base_commit
+            worktree = await asyncio.to_thread(self._worktree, ctx, record, head, base)
+            task = self._task(ctx, feature, record, worktree, files)
+            return await integrate(ctx, feature, worktree, head, files, task)
+        except Exception as exc:  # one feature's crash must not take the others down
+            append_log(files.log, failures.crash_report(exc), self.plan.run.max_log_bytes)
+            merged = ctx.journal.store.get(record.id)
+            return None if merged and merged.state is FeatureState.MERGED else failures.crashed(exc)
+
+    def _worktree(
+        self, ctx: RunContext, record: FeatureRecord, head: CommitSha, base: CommitSha
+    ) -> Worktree:
+        """The feature's worktree made again at `head` (a pristine checkout for the checks
+        on the merged result); work someone added on its branch since is kept first."""
+        fid = record.id
+        known = [f"{ATTEMPTS_REF}/{fid}/", f"{SAVED_REF}/{fid}/", HEADS + ctx.coordinator.branch]
+        saved_as = f"{SAVED_REF}/{fid}/{record.attempts}-merge"
+        saved = ctx.worktrees.save_unrecorded_work(fid, saved_as, known)
+        if saved is not None:
+            ctx.journal.emit(WorkSaved(run_id=ctx.journal.run_id, feature_id=fid, ref=saved))
+        worktree = ctx.worktrees.create(fid, head, reset=True)
+        return replace(worktree, base_commit=base)  # the change is base..head
+
+    def _task(
+        self,
+        ctx: RunContext,
+        feature: Feature,
+        record: FeatureRecord,
+        worktree: Worktree,
+        files: AttemptFiles,
+    ) -> AgentTask:
+        """The environment the checks on the merged result run with, as in `wta run`."""
+        profile_name = record.profile or self.plan.profile_for(feature)
+        return AgentTask(
+            feature_id=feature.id,
+            title=feature.display_title,
+            attempt=max(record.attempts, 1),
+            run_id=ctx.journal.run_id,
+            worktree=worktree.path,
+            base_commit=worktree.base_commit,
+            prompt="",
+            prompt_file=files.prompt,
+            log_path=files.log,
+            port=free_port(),
+            profile=self.plan.resolve_profile(profile_name),
+            plan_dir=ctx.loaded.base_dir,
+            max_log_bytes=self.plan.run.max_log_bytes,
+        )
+
+
+def done_features(states: dict[FeatureId, FeatureState]) -> tuple[FeatureId, ...]:
+    """The features `wta merge` would integrate, in plan order."""
+    return tuple(f for f, s in states.items() if s is FeatureState.DONE)

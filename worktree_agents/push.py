@@ -1,0 +1,83 @@
+"""Pushing the integration branch to a remote with a lease: the push is a compare-and-swap
+on the remote's branch, so it never overwrites what someone else pushed meanwhile."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from worktree_agents.domain import CommitSha
+from worktree_agents.errors import RepoError, UsageError
+from worktree_agents.git import HEADS, GitRepo
+from worktree_agents.text import last_line
+
+
+@dataclass(frozen=True)
+class PushResult:
+    remote: str
+    ref: str
+    old: CommitSha | None  # where the remote's branch was (the lease); None: absent
+    new: CommitSha | None  # what was pushed; None when the push failed
+    detail: str | None  # why the push failed; None when it went through
+
+    def as_json(self) -> dict[str, str | None]:
+        return {
+            "remote": self.remote,
+            "ref": self.ref,
+            "old": self.old,
+            "new": self.new,
+            "error": self.detail,
+        }
+
+    def describe(self) -> str:
+        if self.detail is not None:
+            return f"push to {self.remote} failed: {self.detail}"
+        if self.old == self.new:
+            return f"{self.remote} already has {self.ref} at {(self.new or '')[:10]}"
+        return f"pushed {self.ref} to {self.remote} at {(self.new or '')[:10]}"
+
+
+def remote_tip(repo: GitRepo, remote: str, branch: str) -> CommitSha | None:
+    """Where `remote` has the branch (None: it has not), read before anything moves, with
+    the check that the local branch holds it: a push must never drop the remote's commits.
+    An unknown or unreachable remote is a usage error."""
+    if not remote or remote.startswith("-"):
+        raise UsageError(f"--push needs a remote name or URL, not {remote!r}")
+    ref = HEADS + branch
+    found = repo.run("ls-remote", remote, ref, check=False)
+    if found.exit_code != 0:
+        why = last_line(found.stderr) or f"git ls-remote exited {found.exit_code}"
+        raise RepoError(f"cannot read the remote {remote!r}: {why}")
+    old: CommitSha | None = None
+    for line in found.stdout.splitlines():
+        sha, _, name = line.partition("\t")
+        if name.strip() == ref:
+            old = CommitSha(sha.strip())
+    local = repo.rev_parse(ref)
+    if old is not None and (local is None or not _holds(repo, local, old)):
+        raise RepoError(
+            f"{remote} has {branch} at {old[:10]}, which the local {branch} does not hold;"
+            f" fetch it and bring it in first (git fetch {remote} {branch}), then run again"
+        )
+    return old
+
+
+def push_with_lease(
+    repo: GitRepo, remote: str, branch: str, expected: CommitSha | None
+) -> PushResult:
+    """Push the local branch to `remote` only if the remote's is still at `expected`."""
+    ref = HEADS + branch
+    new = repo.rev_parse(ref)
+    if new is None:
+        return PushResult(remote, ref, expected, None, f"there is no local {branch} to push")
+    lease = f"--force-with-lease={ref}:{expected or ''}"
+    pushed = repo.run("push", "--quiet", lease, remote, f"{ref}:{ref}", check=False)
+    if pushed.exit_code != 0:
+        why = last_line(pushed.stderr) or f"git push exited {pushed.exit_code}"
+        return PushResult(remote, ref, expected, None, why)
+    return PushResult(remote, ref, expected, new, None)
+
+
+def _holds(repo: GitRepo, local: CommitSha, old: CommitSha) -> bool:
+    if repo.rev_parse(old) is None:  # an object this repository never saw
+        return False
+    return repo.is_ancestor(old, local)
