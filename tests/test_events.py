@@ -39,6 +39,7 @@ from worktree_agents.events import (
     ToolUsed,
     VerifyFinished,
     VerifyStarted,
+    Uncommitted,
     WorkSaved,
     WorktreeCreated,
 )
@@ -134,6 +135,7 @@ def one_of_each() -> list[Event]:
         CheckoutChanged(
             run_id=RUN, ts=TS, paths=("/home/me/repo/notes.txt",), features=(F, FeatureId("db"))
         ),
+        Uncommitted(run_id=RUN, ts=TS, paths=("wta.toml", "scripts/agent.py")),
     ]
 
 
@@ -141,7 +143,7 @@ def test_one_of_each_covers_every_kind() -> None:
     (union, _field) = typing.get_args(AnyEvent)
     classes = set(typing.get_args(union))
     assert {type(e) for e in one_of_each()} == classes
-    assert len(classes) == 19
+    assert len(classes) == 20
 
 
 def test_every_kind_round_trips(tmp_path: Path) -> None:
@@ -185,7 +187,8 @@ def test_unknown_kind_is_rejected(tmp_path: Path) -> None:
         "match any of the expected tags: 'run_started', 'run_finished', 'feature_ready', "
         "'worktree_created', 'agent_started', 'tool_used', 'tool_denied', 'agent_finished', "
         "'verify_started', 'verify_finished', 'merge_started', 'merged', 'conflict', 'skipped', "
-        "'guardrail_tripped', 'retry', 'feature_failed', 'work_saved', 'checkout_changed'"
+        "'guardrail_tripped', 'retry', 'feature_failed', 'work_saved', 'checkout_changed', "
+        "'uncommitted'"
     )
 
 

@@ -189,6 +189,14 @@ class CheckoutChanged(Event):
     features: tuple[FeatureId, ...]  # the features whose agents ran meanwhile
 
 
+class Uncommitted(Event):
+    """Files the run names (the plan, an agent's script, a check's file) that have
+    uncommitted changes: agents see only committed files. A warning; the run goes on."""
+
+    kind: Literal["uncommitted"] = "uncommitted"
+    paths: tuple[str, ...]  # relative to the repository's root
+
+
 class FeatureFailed(Event):
     kind: Literal["feature_failed"] = "feature_failed"
     feature_id: FeatureId
@@ -215,7 +223,8 @@ AnyEvent: TypeAlias = Annotated[
     | Retry
     | FeatureFailed
     | WorkSaved
-    | CheckoutChanged,
+    | CheckoutChanged
+    | Uncommitted,
     Field(discriminator="kind"),
 ]
 EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
