@@ -37,9 +37,9 @@ from worktree_agents.events import (
     Skipped,
     ToolDenied,
     ToolUsed,
+    Uncommitted,
     VerifyFinished,
     VerifyStarted,
-    Uncommitted,
     WorkSaved,
     WorktreeCreated,
 )
