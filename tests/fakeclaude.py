@@ -8,7 +8,8 @@ control requests, and runs the PreToolUse hooks the SDK registered at `initializ
 shapes are the ones Claude Code 2.1.332 sends). FAKE_CLAUDE_SCENARIO picks the behaviour.
 FAKE_CLAUDE_STATE names a directory where each run writes `record.<n>.json`: its argv,
 selected environment variables, cwd and process group, the MCP tools it was offered, the
-hooks' matchers and the reasons its hooks gave for denying tool calls.
+hooks' matchers and the reasons its hooks gave for denying tool calls. `--version` prints
+FAKE_CLAUDE_VERSION (by default the version the shapes come from).
 """
 
 from __future__ import annotations
@@ -420,6 +421,9 @@ SCENARIOS = {
 
 
 def main() -> None:
+    if sys.argv[1:] == ["--version"]:  # wta's pre-flight asks, before any agent starts
+        print(os.environ.get("FAKE_CLAUDE_VERSION", "2.1.332") + " (Claude Code)")
+        return
     fake = Fake()
     scenario = os.environ["FAKE_CLAUDE_SCENARIO"]
     if scenario == "success":  # before the handshake, so it is logged before the messages

@@ -333,7 +333,9 @@ def test_max_budget(tmp_path: Path) -> None:
 
 def test_not_logged_in(tmp_path: Path) -> None:
     setup = Setup(tmp_path, "auth")
-    detail = "Claude Code is not logged in: set ANTHROPIC_API_KEY or run `claude login`"
+    detail = (
+        "Claude Code is not logged in: set ANTHROPIC_API_KEY or log in with `claude auth login`"
+    )
     assert setup.run() == AgentResult(
         ok=False,
         reason=FailureReason.AGENT_ERROR,
@@ -342,7 +344,7 @@ def test_not_logged_in(tmp_path: Path) -> None:
         cost_usd=0.0,
         turns=1,
         session_id="sess-1",
-        model="claude-fake-1",
+        model=None,  # the CLI named a model at init, but no model answered
         usage=USAGE,
     )
     assert setup.log() == setup.header() + (
@@ -364,7 +366,7 @@ def test_api_unreachable(tmp_path: Path) -> None:
         cost_usd=0.0,
         turns=1,
         session_id="sess-1",
-        model="claude-fake-1",
+        model=None,
         usage=USAGE,
     )
 
@@ -408,7 +410,7 @@ def test_rate_limited_on_every_try(tmp_path: Path) -> None:
         cost_usd=0.002,
         turns=2,
         session_id="sess-1",
-        model="claude-fake-1",
+        model=None,
         usage=USAGE + USAGE,
     )
     assert len(setup.records()) == 2
@@ -445,7 +447,7 @@ def test_garbage_on_stdout(tmp_path: Path) -> None:
         detail=detail,
         duration_s=0.0,
         session_id="sess-1",
-        model="claude-fake-1",
+        model=None,
     )
     assert setup.log() == setup.header() + f"[wta] failed (agent_error): {detail}\n"
     [record] = setup.records()

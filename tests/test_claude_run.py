@@ -39,7 +39,12 @@ def fake_plan(
         "backend": "claude",
         "model": "haiku",
         "cli_path": str(cli),
-        "env": {"FAKE_CLAUDE_SCENARIO": scenario, "FAKE_CLAUDE_STATE": str(state), **(env or {})},
+        "env": {
+            "ANTHROPIC_API_KEY": "test-key",  # the pre-flight wants credentials
+            "FAKE_CLAUDE_SCENARIO": scenario,
+            "FAKE_CLAUDE_STATE": str(state),
+            **(env or {}),
+        },
         **(extra or {}),
     }
     repo = plan_repo(

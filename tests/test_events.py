@@ -38,6 +38,7 @@ from worktree_agents.events import (
     Skipped,
     ToolDenied,
     ToolUsed,
+    Uncommitted,
     VerifyFinished,
     VerifyStarted,
     WorkSaved,
@@ -144,6 +145,7 @@ def one_of_each() -> list[Event]:
             old_head=SHA,
             integration_head=SHA,
         ),
+        Uncommitted(run_id=RUN, ts=TS, paths=("wta.toml", "scripts/agent.py")),
     ]
 
 
@@ -196,7 +198,7 @@ def test_unknown_kind_is_rejected(tmp_path: Path) -> None:
         "'worktree_created', 'agent_started', 'tool_used', 'tool_denied', 'agent_finished', "
         "'verify_started', 'verify_finished', 'merge_started', 'merged', 'conflict', 'skipped', "
         "'guardrail_tripped', 'retry', 'feature_failed', 'work_saved', 'checkout_changed', "
-        "'base_followed'"
+        "'base_followed', 'uncommitted'"
     )
 
 

@@ -200,6 +200,14 @@ class BaseFollowed(Event):
     integration_head: CommitSha
 
 
+class Uncommitted(Event):
+    """Files the run names (the plan, an agent's script, a check's file) that have
+    uncommitted changes: agents see only committed files. A warning; the run goes on."""
+
+    kind: Literal["uncommitted"] = "uncommitted"
+    paths: tuple[str, ...]  # relative to the repository's root
+
+
 class FeatureFailed(Event):
     kind: Literal["feature_failed"] = "feature_failed"
     feature_id: FeatureId
@@ -227,7 +235,8 @@ AnyEvent: TypeAlias = Annotated[
     | FeatureFailed
     | WorkSaved
     | CheckoutChanged
-    | BaseFollowed,
+    | BaseFollowed
+    | Uncommitted,
     Field(discriminator="kind"),
 ]
 EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

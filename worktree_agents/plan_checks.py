@@ -8,12 +8,14 @@ import re
 import tomllib
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import networkx as nx
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from worktree_agents.agents.claude_cli import configured_cli, is_runnable
 from worktree_agents.errors import PlanProblem
 from worktree_agents.plan import (
     BACKEND_FIELDS,
@@ -446,3 +448,26 @@ def _check_branches(
                 f"its branch {prefix + clash!r} clashes with integration_branch {integration!r}",
                 "rename the feature, or change [run] integration_branch",
             )
+
+
+def check_files(plan: Plan, plan_dir: Path) -> list[PlanProblem]:
+    """What the plan names on disk: a `cli_path` that is not an executable file (each
+    attempt on that profile would fail). Separate from loading, which reads only the text."""
+    problems: list[PlanProblem] = []
+    for name in plan.profile_names():
+        own = plan.agent if name == DEFAULT_PROFILE else plan.agents[name]
+        if own.cli_path is None or plan.resolve_profile(name).backend != "claude":
+            continue
+        path = configured_cli(own.cli_path, plan_dir)
+        if not is_runnable(path):
+            what = "is not executable" if path.is_file() else "does not exist"
+            problems.append(
+                PlanProblem(
+                    "[agent]" if name == DEFAULT_PROFILE else f"[agents.{name}]",
+                    "cli_path",
+                    f"{path} {what}",
+                    "point it at the Claude Code CLI, or remove it to use the CLI bundled"
+                    " with claude-agent-sdk",
+                )
+            )
+    return problems

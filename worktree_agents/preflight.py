@@ -1,6 +1,7 @@
 """What `wta run` checks before any agent starts, so that a usage error changes nothing:
-the options, the selection, the base, the integration branch and the feature branches.
-It returns a frozen Preflight for the run to use."""
+the options, the selection, the base, the integration branch, the feature branches, and what
+would make every agent of a profile fail (preflight_agents.py). It returns a frozen
+Preflight for the run to use, with the files agents will not see as they are."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from worktree_agents.errors import UsageError
 from worktree_agents.git import GitRepo
 from worktree_agents.merge import MergeCoordinator
 from worktree_agents.plan import LoadedPlan, Plan
+from worktree_agents.preflight_agents import AgentChecks, profiles_used
 from worktree_agents.recovery import landed, recover, settle
 from worktree_agents.store import Store
+from worktree_agents.uncommitted import uncommitted_files
 from worktree_agents.worktrees import resolve_worktree_root
 
 
@@ -27,6 +30,7 @@ class Preflight:
     worktree_root: Path
     slots: int
     synced: BaseSync | None = None  # what following the base did to integration
+    uncommitted: tuple[str, ...] = ()  # files the run names that agents will not see as they are
 
 
 def check_options(plan: Plan, options: RunOptions) -> None:
@@ -63,6 +67,10 @@ def preflight(
     coordinator.refuse_if_checked_out()
     recover(repo, plan, store, base_commit)
     _check_branches(repo, plan, store, selected, base_commit)
+    to_run = _to_run(store, selected, options)
+    profiles = profiles_used(plan, to_run, options.profile)
+    check_agents(AgentChecks(loaded.base_dir, repo.toplevel).problems(profiles))
+    uncommitted = uncommitted_files(repo, loaded, to_run, profiles)
     coordinator.ensure_branch(base_commit)
     base = base_name(base_branch, plan.run.base, base_commit)
     synced = follow_base(coordinator, base, base_commit)  # before anything starts
@@ -70,7 +78,25 @@ def preflight(
         again = (FeatureState.FAILED, FeatureState.SKIPPED)
         store.reset([f for f, s in store.states().items() if f in selected and s in again])
     slots = options.parallel or plan.run.max_parallel
-    return Preflight(selected, base_branch, base_commit, root, slots, synced)
+    return Preflight(selected, base_branch, base_commit, root, slots, synced, uncommitted)
+
+
+def _to_run(store: Store, selected: tuple[FeatureId, ...], options: RunOptions) -> list[FeatureId]:
+    """The selected features this run may start an agent for."""
+    runnable = {FeatureState.PENDING, FeatureState.READY}
+    if options.retry_failed:
+        runnable |= {FeatureState.FAILED, FeatureState.SKIPPED}
+    states = store.states()
+    return [f for f in selected if states.get(f, FeatureState.PENDING) in runnable]
+
+
+def check_agents(problems: list[str]) -> None:
+    """Stop the run before anything starts when every agent of a profile would fail."""
+    if len(problems) == 1:
+        raise UsageError(f"{problems[0]} (no agent was started)")
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise UsageError(f"{len(problems)} problems would make agents fail:\n{lines}")
 
 
 def _selection(plan: Plan, options: RunOptions, store: Store) -> tuple[FeatureId, ...]:

@@ -22,10 +22,12 @@ from worktree_agents.events import (
     RunStarted,
     Skipped,
     ToolDenied,
+    Uncommitted,
     VerifyFinished,
     WorkSaved,
     WorktreeCreated,
 )
+from worktree_agents.uncommitted import WARNING as UNCOMMITTED_WARNING
 
 
 def describe(event: Event) -> str | None:  # noqa: C901 - one flat case per event kind
@@ -72,6 +74,8 @@ def describe(event: Event) -> str | None:  # noqa: C901 - one flat case per even
             return f"{event.feature_id}: skipped because {event.because} did not merge"
         case CheckoutChanged():
             return checkout_warning(event.paths, event.features)
+        case Uncommitted():
+            return f"warning: {UNCOMMITTED_WARNING}: {', '.join(event.paths)}"
         case WorkSaved():
             return f"{event.feature_id}: kept work found on its branch as {event.ref}"
         case RunFinished():

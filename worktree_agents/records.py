@@ -39,7 +39,7 @@ class FeatureRecord:
     commit_sha: CommitSha | None
     attempts: int
     profile: str | None
-    model: str | None
+    model: str | None  # the model that answered, from an agent's result; never the request
     cost_usd: float
     turns: int | None
     duration_s: float | None
@@ -62,7 +62,7 @@ class AttemptRecord:
     started_at: float
     finished_at: float | None
     profile: str | None
-    model: str | None
+    model: str | None  # the model the attempt asked for: its profile's
     base_commit: CommitSha | None
     head_commit: CommitSha | None
     outcome: AttemptOutcome | None

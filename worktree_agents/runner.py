@@ -17,7 +17,14 @@ from worktree_agents.context import RunContext, RunOptions
 from worktree_agents.dag import FeatureGraph
 from worktree_agents.domain import BranchName, FeatureId, FeatureState, GuardrailRule, RunId
 from worktree_agents.errors import ExitCode
-from worktree_agents.events import Event, EventLog, GuardrailTripped, RunFinished, RunStarted
+from worktree_agents.events import (
+    Event,
+    EventLog,
+    GuardrailTripped,
+    RunFinished,
+    RunStarted,
+    Uncommitted,
+)
 from worktree_agents.fence_files import FilesFence
 from worktree_agents.git import GitRepo
 from worktree_agents.guardrails import RunGuard
@@ -134,6 +141,8 @@ class Orchestrator:
         )
         if checked.synced is not None and checked.synced.moved:
             journal.emit(base_followed(run_id, checked.synced))
+        if checked.uncommitted:
+            journal.emit(Uncommitted(run_id=run_id, paths=checked.uncommitted))
         return context
 
     async def _schedule(self, context: RunContext, graph: FeatureGraph, slots: int) -> None:

@@ -371,7 +371,10 @@ class Store:
         base_commit: CommitSha | None = None,
         log_path: str | None = None,
     ) -> AttemptRecord | None:
-        """Atomically start a new attempt: None if the feature is not in one of `from_states`."""
+        """Atomically start a new attempt: None if the feature is not in one of `from_states`.
+
+        `model` is the model the attempt asks for, kept on the attempt; the feature's model
+        is the one that answered, recorded from the agent's result only."""
         now = time.time()
         with self._write() as conn:
             row = conn.execute(
@@ -382,9 +385,8 @@ class Store:
             n: int = row["attempts"] + 1
             conn.execute(
                 "UPDATE features SET state = ?, reason = NULL, detail = NULL, claimed_by = ?,"
-                " attempts = ?, profile = COALESCE(?, profile), model = COALESCE(?, model),"
-                " updated_at = ? WHERE id = ?",
-                (FeatureState.RUNNING, run_id, n, profile, model, now, feature_id),
+                " attempts = ?, profile = COALESCE(?, profile), updated_at = ? WHERE id = ?",
+                (FeatureState.RUNNING, run_id, n, profile, now, feature_id),
             )
             conn.execute(
                 "INSERT INTO attempts (feature_id, n, run_id, started_at, profile, model,"

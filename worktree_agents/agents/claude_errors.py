@@ -27,7 +27,9 @@ from worktree_agents.text import first_line
 RATE_LIMIT_STATUSES = frozenset({429, 529})  # too many requests; overloaded
 AUTH_STATUSES = frozenset({401, 403})
 UNREACHABLE_SIGNS = ("connection error", "connection refused", "econnrefused", "enotfound")
-NOT_LOGGED_IN = "Claude Code is not logged in: set ANTHROPIC_API_KEY or run `claude login`"
+NOT_LOGGED_IN = (
+    "Claude Code is not logged in: set ANTHROPIC_API_KEY or log in with `claude auth login`"
+)
 
 
 @dataclass(frozen=True)

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import sys
 import threading
 import time
 from pathlib import Path
 
-import claude_agent_sdk
 from claude_agent_sdk import CLINotFoundError
 
 from worktree_agents.agents.base import AgentTask, agent_env
+from worktree_agents.agents.claude_cli import CliNotFound, locate_cli
 from worktree_agents.process import PROCESS_RECORD, kill_process_group
 
 PGID_FILE_VAR = "WTA_CLAUDE_PGID_FILE"
@@ -65,35 +64,10 @@ except OSError as exc:
 
 def find_cli(cli_path: str | None, plan_dir: Path) -> Path:
     """The real Claude Code CLI, in the SDK's order; CLINotFoundError says what to do."""
-    if cli_path:
-        given = Path(cli_path).expanduser()
-        found = shutil.which(cli_path) if len(given.parts) == 1 else None
-        path = Path(found) if found else plan_dir / given
-        if path.is_file() and os.access(path, os.X_OK):
-            return path
-        raise CLINotFoundError(
-            f"the claude CLI was not found at {path}: fix cli_path in the profile, or remove "
-            "it to use the CLI bundled with claude-agent-sdk"
-        )
-    home = Path.home()
-    on_path = shutil.which("claude")
-    candidates = [
-        Path(claude_agent_sdk.__file__).parent / "_bundled" / "claude",
-        *([Path(on_path)] if on_path else []),
-        home / ".npm-global/bin/claude",
-        Path("/usr/local/bin/claude"),
-        home / ".local/bin/claude",
-        home / "node_modules/.bin/claude",
-        home / ".yarn/bin/claude",
-        home / ".claude/local/claude",
-    ]
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise CLINotFoundError(
-        "the claude CLI was not found: install claude-agent-sdk from a platform wheel (it "
-        "bundles the CLI) or Claude Code itself, or set cli_path in the profile"
-    )
+    try:
+        return locate_cli(cli_path, plan_dir)
+    except CliNotFound as exc:
+        raise CLINotFoundError(str(exc)) from None
 
 
 def write_launcher(directory: Path, cli: Path) -> Path:

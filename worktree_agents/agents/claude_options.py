@@ -8,7 +8,7 @@ Defaults, chosen so that an unattended run works; the profile overrides each one
   the CLI refuses this mode unless IS_SANDBOX=1 is set, so wta sets it there.
 - setting_sources ["project"]: the repository's CLAUDE.md and .claude/settings.json apply;
   the user's ~/.claude settings (hooks, permission rules, MCP servers) stay out of the run.
-  Logins are not settings: `claude login` and ANTHROPIC_API_KEY keep working.
+  Logins are not settings: `claude auth login` and ANTHROPIC_API_KEY keep working.
 - allowed_tools: the profile's, plus mcp__wta__feature_done and mcp__wta__report_blocked.
 - model, fallback_model, max_turns, max_budget_usd: the profile's; unset leaves the CLI's own.
 - cli_path: the profile's (relative to the plan), else the CLI bundled with claude-agent-sdk,

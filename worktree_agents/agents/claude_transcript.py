@@ -66,8 +66,7 @@ class Transcript:
         self.turns: int | None = None
         self.usage: TokenUsage | None = None
         self.session_id: str | None = None
-        self.model: str | None = None
-        self.init_model: str | None = None
+        self.model: str | None = None  # the model that answered, never the one asked for
         self.stderr_last: str | None = None
         # Denials by the fence's hook whose tool result has not come yet, by tool_use_id:
         # (tool, path, reason).
@@ -114,8 +113,7 @@ class Transcript:
                 if isinstance(block, ToolResultBlock):
                     self._tool_result(block)
         elif isinstance(message, SystemMessage) and message.subtype == "init":
-            model, session_id = message.data.get("model"), message.data.get("session_id")
-            self.init_model = model if isinstance(model, str) else self.init_model
+            session_id = message.data.get("session_id")  # its model has not answered yet
             self.session_id = session_id if isinstance(session_id, str) else self.session_id
         elif isinstance(message, RateLimitEvent):
             info = message.rate_limit_info
@@ -213,6 +211,6 @@ class Transcript:
             turns=self.turns,
             summary=summary,
             session_id=self.session_id,
-            model=self.model or self.init_model,
+            model=self.model,
             usage=self.usage,
         )

@@ -44,6 +44,7 @@ def capabilities_for(backend_name: str) -> Capabilities:
 
 
 def recorded_model(profile: ResolvedProfile) -> str | None:
-    """The model to record when an attempt starts: the profile's, where the backend reports
-    which model answered; None for backends that have no model."""
+    """The model an attempt asks for, recorded on the attempt when it starts: the profile's,
+    where the backend has models; None for backends that have none. The model that answered
+    is recorded on the feature from the agent's result only."""
     return profile.model if capabilities_for(profile.backend).records_model else None

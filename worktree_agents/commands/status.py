@@ -90,6 +90,8 @@ def run_show(repo_dir: Path, plan_path: Path, feature_id: str) -> int:
         outcome = attempt.outcome.value if attempt.outcome else "running"
         why = f" ({attempt.reason.value}): {attempt.detail}" if attempt.reason else ""
         lines.append(f"attempt {attempt.n}: {outcome}{why}")
+        if attempt.model:
+            lines.append(f"  model asked for: {attempt.model}")
         if attempt.log_path:
             lines.append(f"  log: {attempt.log_path}")
             conflict = AttemptFiles.of_log(attempt.log_path).conflict
