@@ -3,7 +3,9 @@ stop, and the scheduler's hooks. Each attempt's steps are in attempt.py."""
 
 from __future__ import annotations
 
+import itertools
 import time
+from collections.abc import Sequence
 
 from worktree_agents import failures, procfs
 from worktree_agents.agents.registry import recorded_model
@@ -31,6 +33,20 @@ def retryable(reason: FailureReason, profile: ResolvedProfile, retry_conflicts: 
     return True
 
 
+def tries_before(attempts: Sequence[AttemptRecord]) -> int:
+    """The tries from earlier runs that count against max_attempts: those of the runs that
+    were interrupted with the feature in flight, back to the last run that was not (its
+    attempts ended the feature, and a person has reset it since). Interrupted attempts are
+    never tries."""
+    tries = 0
+    by_run = [list(group) for _, group in itertools.groupby(attempts, lambda a: a.run_id)]
+    for group in reversed(by_run):
+        if group[-1].outcome is not AttemptOutcome.INTERRUPTED:
+            break
+        tries += sum(1 for a in group if a.outcome is not AttemptOutcome.INTERRUPTED)
+    return tries
+
+
 class FeaturePipeline:
     def __init__(self, context: RunContext) -> None:
         self.ctx = context
@@ -56,24 +72,28 @@ class FeaturePipeline:
         feedback: str | None = None
         started = time.monotonic()
         max_attempts = self.plan.guardrails.max_attempts
-        for number in range(1, max_attempts + 1):
+        # at least one try, even if max_attempts was lowered since the interrupted run
+        tries = min(tries_before(self.journal.store.attempts(feature_id)), max_attempts - 1)
+        from_states = WAITING
+        while True:
             profile = self.plan.resolve_profile(profile_name)
-            record = self._claim(feature_id, profile, WAITING if number == 1 else IN_FLIGHT)
+            record = self._claim(feature_id, profile, from_states)
             if record is None:
                 return  # someone else has it, or it is no longer waiting
+            from_states, tries = IN_FLIGHT, tries + 1
             failure = await self._attempt(Attempt(self.ctx, feature, record, profile, feedback))
             if failure is None:
                 self.ctx.guard.succeeded()
                 break
             retry = retryable(failure.reason, profile, self.plan.guardrails.retry_conflicts)
-            if number < max_attempts and retry and self.may_dispatch():
+            if tries < max_attempts and retry and self.may_dispatch():
                 profile_name = profile.escalate_to or profile_name
                 feedback = failure.feedback
                 self.journal.emit(
                     Retry(
                         run_id=self.journal.run_id,
                         feature_id=feature_id,
-                        attempt=number + 1,
+                        attempt=record.n + 1,  # the next claim's number: one run per feature
                         reason=failure.reason,
                         profile=profile_name,
                     )
