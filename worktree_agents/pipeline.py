@@ -3,6 +3,7 @@ stop, and the scheduler's hooks. Each attempt's steps are in attempt.py."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections.abc import Sequence
@@ -12,7 +13,7 @@ from worktree_agents.agents.registry import recorded_model
 from worktree_agents.attempt import Attempt
 from worktree_agents.context import RunContext
 from worktree_agents.domain import FailureReason, FeatureId, FeatureState
-from worktree_agents.events import Retry
+from worktree_agents.events import AttemptInterrupted, Retry
 from worktree_agents.failures import Failure
 from worktree_agents.plan import ResolvedProfile
 from worktree_agents.process import append_log
@@ -74,7 +75,7 @@ class FeaturePipeline:
         max_attempts = self.plan.guardrails.max_attempts
         # at least one try, even if max_attempts was lowered since the interrupted run
         tries = min(tries_before(self.journal.store.attempts(feature_id)), max_attempts - 1)
-        from_states = WAITING
+        from_states: tuple[FeatureState, ...] = WAITING
         while True:
             profile = self.plan.resolve_profile(profile_name)
             record = self._claim(feature_id, profile, from_states)
@@ -122,6 +123,9 @@ class FeaturePipeline:
         since = procfs.ticks_now() - 1
         try:
             failure = await attempt.run()
+        except asyncio.CancelledError:  # Ctrl-C or SIGTERM: the run stops
+            self._interrupted(attempt)
+            raise
         except Exception as exc:  # one feature's crash must not take the run down
             cap = self.plan.run.max_log_bytes
             append_log(attempt.files.log, failures.crash_report(exc), cap)
@@ -146,6 +150,34 @@ class FeaturePipeline:
             left="that setup or a check left running",
         )
 
+    def _interrupted(self, attempt: Attempt) -> None:
+        """Close an attempt cut short as interrupted (not a try, not a failure), with what its
+        agent spent: reported, or estimated from its usage if it was killed; the run's budget
+        counts it."""
+        result = attempt.result
+        spent = (result.cost_usd, result.cost_estimated) if result else None
+        cost, estimated = spent or (attempt.spend.cost_usd, attempt.spend.estimated)
+        if result is None:  # the agent's own end counted what it reported
+            self.ctx.guard.spent(cost)
+        self.journal.store.finish_attempt(
+            attempt.fid,
+            attempt.n,
+            outcome=AttemptOutcome.INTERRUPTED,
+            detail="the run was interrupted (Ctrl-C or SIGTERM) during this attempt",
+            cost_usd=cost,
+            cost_estimated=estimated,
+            turns=result.turns if result else None,
+            session_id=result.session_id if result else None,
+        )
+        interrupted = AttemptInterrupted(
+            run_id=self.journal.run_id,
+            feature_id=attempt.fid,
+            attempt=attempt.n,
+            cost_usd=cost,
+            cost_estimated=estimated,
+        )
+        self.journal.emit(interrupted)
+
     def _close(self, attempt: Attempt, failure: Failure | None) -> None:
         result = attempt.result
         self.journal.store.finish_attempt(
@@ -158,4 +190,5 @@ class FeaturePipeline:
             cost_usd=result.cost_usd if result else None,
             turns=result.turns if result else None,
             session_id=result.session_id if result else None,
+            cost_estimated=result.cost_estimated if result else False,
         )
