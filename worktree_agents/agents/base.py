@@ -104,6 +104,15 @@ class TokenUsage:
             count("cache_read_input_tokens"),
         )
 
+    def most(self, other: TokenUsage) -> TokenUsage:
+        """The larger of each count (one message's usage, seen twice as it grew)."""
+        return TokenUsage(
+            max(self.input_tokens, other.input_tokens),
+            max(self.output_tokens, other.output_tokens),
+            max(self.cache_creation_input_tokens, other.cache_creation_input_tokens),
+            max(self.cache_read_input_tokens, other.cache_read_input_tokens),
+        )
+
     def __add__(self, other: TokenUsage) -> TokenUsage:
         return TokenUsage(
             self.input_tokens + other.input_tokens,
