@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from claude_agent_sdk import (
@@ -16,6 +17,7 @@ from claude_agent_sdk import (
     ResultMessage,
     SystemMessage,
     TextBlock,
+    ThinkingBlock,
     ToolResultBlock,
     ToolUseBlock,
     UserMessage,
@@ -35,6 +37,7 @@ from worktree_agents.process import NOTE_PREFIX, STDERR_PREFIX
 from worktree_agents.redaction import Redactor
 from worktree_agents.text import DETAIL_MAX, last_line, shorten
 
+CHARS_PER_TOKEN = 4  # about, for English and code
 TOOL_SUMMARY_CHARS = 160
 TOOL_RESULT_CHARS = 300
 _SUMMARY_KEYS = (
@@ -51,6 +54,14 @@ def tool_summary(tool_input: Mapping[str, Any]) -> str:
     if text is None:
         text = json.dumps(tool_input, ensure_ascii=False, separators=(",", ":"))
     return " ".join(text.split())
+
+
+def _chars(block: object) -> int:
+    if isinstance(block, TextBlock):
+        return len(block.text)
+    if isinstance(block, ToolUseBlock):
+        return len(json.dumps(block.input, ensure_ascii=False))
+    return len(block.thinking) if isinstance(block, ThinkingBlock) else 0
 
 
 def _priced(model: str) -> str:
@@ -148,6 +159,10 @@ class Transcript:
             return
         key = message.message_id or f"#{len(self.try_usage)}"
         usage = TokenUsage.from_api(message.usage)
+        # The CLI sends a message before its final output count (the API's message_delta):
+        # count at least a token per CHARS_PER_TOKEN characters of what it says.
+        said = sum(map(_chars, message.content)) // CHARS_PER_TOKEN
+        usage = replace(usage, output_tokens=max(usage.output_tokens, said))
         _, before = self.try_usage.get(key, (message.model, TokenUsage()))
         self.try_usage[key] = (message.model, usage.most(before))
         self._publish(self._try_estimate())
