@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -14,6 +15,9 @@ from pathlib import Path
 import pytest
 from gitutil import SCRUBBED_GIT_VARS, git
 from runutil import BASE, Spec, command_repo, features, plan_repo, wta
+
+from worktree_agents.domain import FeatureId
+from worktree_agents.store import MIGRATIONS, Store
 
 
 def run_events(repo: Path) -> list[list[dict[str, object]]]:
@@ -135,3 +139,30 @@ def test_an_interrupted_attempt_is_not_a_try(
     ]
     got = features(capsys, repo)["a"]
     assert (got["state"], got["attempts"], got["interrupted"]) == ("failed", 2, 1)
+
+
+def test_migration_5_counts_the_interrupted_attempts_already_recorded(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "state.db")
+    for statements in MIGRATIONS[:4]:
+        for statement in statements:
+            conn.execute(statement)
+    conn.execute(
+        "INSERT INTO features (id, state, attempts, updated_at) VALUES ('a', 'pending', 3, 1)"
+    )
+    for n, outcome in ((1, "failed"), (2, "interrupted"), (3, "interrupted")):
+        conn.execute(
+            "INSERT INTO attempts (feature_id, n, run_id, started_at, outcome, cost_usd)"
+            " VALUES ('a', ?, 'r1', 1.0, ?, 0.5)",
+            (n, outcome),
+        )
+    conn.execute("PRAGMA user_version = 4")
+    conn.commit()
+    conn.close()
+
+    with Store.open(tmp_path) as store:
+        feature = store.get(FeatureId("a"))
+        attempts = store.attempts(FeatureId("a"))
+
+    assert feature is not None
+    assert (feature.attempts, feature.interrupted, feature.cost_estimated) == (3, 2, False)
+    assert [a.cost_estimated for a in attempts] == [False, False, False]

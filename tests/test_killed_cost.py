@@ -5,13 +5,17 @@ counts it in the run's budget. The fake CLI sends usage, then hangs until the ti
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from fakeapi import FakeAnthropic, Usage, bash
-from gitutil import make_repo
-from runutil import Spec, agent_toml, plan_repo, wta
+from gitutil import SCRUBBED_GIT_VARS, make_repo
+from runutil import Spec, agent_toml, features, plan_repo, wta
 from test_claude_e2e import CLI, MODEL, assert_no_claude_left, fake_api_env, needs_cli
 
 from worktree_agents.agents.base import TokenUsage
@@ -146,3 +150,38 @@ def test_the_real_cli_killed_by_the_idle_timeout_costs_its_estimate(
     estimate = round((1200 * 3 + said * 15 + 5000 * 0.30) / 1_000_000, 6)
     assert (said, feature["cost_usd"], feature["cost_estimated"]) == (20, estimate, True)
     assert data["run"]["cost_usd"] == estimate
+
+
+def test_an_attempt_stopped_by_ctrl_c_keeps_its_estimate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = killed_plan(tmp_path)
+    plan = tmp_path / "plan" / "wta.toml"
+    plan.write_text(plan.read_text().replace('timeout = "2s"', 'timeout = "60s"'))
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_GIT_VARS}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "worktree_agents.cli", "run", "--plan", str(plan)],
+        cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    log = repo / ".git" / "wta" / "attempts" / "a" / "1" / "log.txt"
+    deadline = time.monotonic() + 60
+    while not (log.exists() and "Waiting." in log.read_text()):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+
+    proc.send_signal(signal.SIGINT)
+
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert [line[9:] for line in err.splitlines() if " a: attempt 1 " in line] == [
+        "a: attempt 1 started (claude, profile default, sonnet)",
+        "a: attempt 1 interrupted (not a try), ~$0.0330",
+    ]
+    got = features(capsys, repo)["a"]
+    assert {k: got[k] for k in ("state", "attempts", "interrupted", "cost_usd")} == {
+        "state": "pending",
+        "attempts": 0,
+        "interrupted": 1,
+        "cost_usd": ESTIMATE,
+    }
+    assert got["cost_estimated"] is True
