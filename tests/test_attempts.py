@@ -84,16 +84,16 @@ def interrupted_run(tmp_path: Path) -> tuple[Path, int, str, str]:
     (tmp_path / "agent.py").write_text(WAITS)
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_GIT_VARS}
     plan = tmp_path / "plan" / "wta.toml"
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "worktree_agents.cli", "run", "--plan", str(plan)],
         cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while not (tmp_path / "waiting").exists() and proc.poll() is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    ) as proc:  # fmt: skip
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "waiting").exists() and proc.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
     return repo, proc.returncode, out, err
 
 

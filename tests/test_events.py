@@ -157,7 +157,7 @@ def test_one_of_each_covers_every_kind() -> None:
     (union, _field) = typing.get_args(AnyEvent)
     classes = set(typing.get_args(union))
     assert {type(e) for e in one_of_each()} == classes
-    assert len(classes) == 20
+    assert len(classes) == 22
 
 
 def test_every_kind_round_trips(tmp_path: Path) -> None:

@@ -42,7 +42,11 @@ def killed_plan(tmp_path: Path) -> Path:
         "model": "sonnet",
         "cli_path": str(cli),
         "timeout": "2s",
-        "env": {"FAKE_CLAUDE_SCENARIO": "spend_then_hang", "FAKE_CLAUDE_STATE": str(state)},
+        "env": {
+            "ANTHROPIC_API_KEY": "test-key",  # the pre-flight wants credentials
+            "FAKE_CLAUDE_SCENARIO": "spend_then_hang",
+            "FAKE_CLAUDE_STATE": str(state),
+        },
     }
     settings = "[run]\nmax_parallel = 1\n\n[guardrails]\nmax_attempts = 1\nrun_budget_usd = 0.03\n"
     specs = [Spec("a", {}), Spec("b", {})]
@@ -159,19 +163,19 @@ def test_an_attempt_stopped_by_ctrl_c_keeps_its_estimate(
     plan = tmp_path / "plan" / "wta.toml"
     plan.write_text(plan.read_text().replace('timeout = "2s"', 'timeout = "60s"'))
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_GIT_VARS}
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "worktree_agents.cli", "run", "--plan", str(plan)],
         cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    log = repo / ".git" / "wta" / "attempts" / "a" / "1" / "log.txt"
-    deadline = time.monotonic() + 60
-    while not (log.exists() and "Waiting." in log.read_text()):
-        assert proc.poll() is None and time.monotonic() < deadline
-        time.sleep(0.05)
+    ) as proc:  # fmt: skip
+        log = repo / ".git" / "wta" / "attempts" / "a" / "1" / "log.txt"
+        deadline = time.monotonic() + 60
+        while not (log.exists() and "Waiting." in log.read_text()):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
 
-    proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGINT)
 
-    _, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert [line[9:] for line in err.splitlines() if " a: attempt 1 " in line] == [
         "a: attempt 1 started (claude, profile default, sonnet)",
