@@ -198,15 +198,22 @@ class Fake:
             }
         )
 
-    def assistant(self, *content: dict[str, Any], error: str | None = None) -> None:
+    def assistant(
+        self,
+        *content: dict[str, Any],
+        error: str | None = None,
+        message_id: str = "msg_1",
+        model: str = MODEL,
+        usage: dict[str, int] = USAGE,
+    ) -> None:
         message: dict[str, Any] = {
             "type": "assistant",
             "message": {
-                "id": "msg_1",
+                "id": message_id,
                 "role": "assistant",
-                "model": "<synthetic>" if error else MODEL,
+                "model": "<synthetic>" if error else model,
                 "content": list(content),
-                "usage": USAGE,
+                "usage": usage,
             },
             "parent_tool_use_id": None,
             "session_id": SESSION,
@@ -357,6 +364,20 @@ def hang(fake: Fake) -> None:
     time.sleep(60)
 
 
+def spend_then_hang(fake: Fake) -> None:
+    """Two messages of claude-sonnet-4-5, the first sent once per content block as the CLI
+    does (its usage growing), then a hang: the usage is all that says what was spent."""
+    sonnet = "claude-sonnet-4-5"
+    first = {"input_tokens": 2000, "output_tokens": 1, "cache_read_input_tokens": 10000}
+    fake.assistant(text("Reading."), message_id="msg_a", model=sonnet, usage=first)
+    tool = tool_use("tu_1", "Bash", {"command": "sleep 60"})
+    grown = {**first, "output_tokens": 300}
+    fake.assistant(tool, message_id="msg_a", model=sonnet, usage=grown)
+    second = {"input_tokens": 1000, "output_tokens": 100, "cache_creation_input_tokens": 4000}
+    fake.assistant(text("Waiting."), message_id="msg_b", model=sonnet, usage=second)
+    time.sleep(60)
+
+
 def setsid_child(fake: Fake) -> None:
     """Leaves a child running in a session of its own (out of the CLI's group), then succeeds."""
     devnull = subprocess.DEVNULL
@@ -417,6 +438,7 @@ SCENARIOS = {
     "hang": hang,
     "garbage": garbage,
     "setsid_child": setsid_child,
+    "spend_then_hang": spend_then_hang,
 }
 
 

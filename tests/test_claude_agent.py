@@ -17,7 +17,7 @@ from logutil import capped
 from runutil import resolved_profile
 
 from worktree_agents.agents import AgentResult, AgentTask, backend_for, claude_launch
-from worktree_agents.agents.base import TokenUsage
+from worktree_agents.agents.base import Spend, TokenUsage
 from worktree_agents.agents.claude import ClaudeAgent
 from worktree_agents.agents.claude_fence import denial_message
 from worktree_agents.agents.claude_launch import StartGate
@@ -41,6 +41,15 @@ FEATURE = Feature(
 APPEND = build_system_append(FEATURE, ["pytest -q", "pytest tests/test_auth.py -q"])
 
 PROFILE = resolved_profile(backend="claude", model="sonnet")
+
+# One message of the fake's usage (100 input, 20 output, 10 cache write, 50 cache read
+# tokens) from its model claude-fake-1, which wta has no price for: at the most expensive
+# price, $15, $75, $18.75 and $1.50 per million tokens. The CLI reports no cost when killed.
+FAKE_MESSAGE_ESTIMATE = (100 * 15 + 20 * 75 + 10 * 18.75 + 50 * 1.5) / 1_000_000
+FAKE_MESSAGE_NOTE = (
+    "[wta] no cost reported: ~$0.0033 estimated from the token usage of 1 message"
+    " (claude-fake-1, not in wta's price table, priced as claude-opus-4-1, the most expensive)"
+)
 
 
 class Setup:
@@ -425,12 +434,15 @@ def test_crash_without_a_result(tmp_path: Path) -> None:
         duration_s=0.0,
         session_id="sess-1",
         model="claude-fake-1",
+        cost_usd=FAKE_MESSAGE_ESTIMATE,
+        cost_estimated=True,
     )
     assert setup.log() == setup.header() + (
         "[stderr] Error: something broke inside\n"
         "[stderr]     at main (cli.js:1:1)\n"
         "[stderr] Error: the last line\n"
         "Starting.\n"
+        f"{FAKE_MESSAGE_NOTE}\n"
         "[wta] failed (agent_error): Claude Code exited 3: Error: the last line\n"
     )
 
@@ -484,6 +496,8 @@ def test_a_hang_is_killed_with_its_whole_process_tree(
         duration_s=0.0,
         session_id="sess-1",
         model="claude-fake-1",
+        cost_usd=FAKE_MESSAGE_ESTIMATE,
+        cost_estimated=True,
     )
     [record] = setup.records()
     pgid = int(str(record["pid"]))
@@ -495,6 +509,7 @@ def test_a_hang_is_killed_with_its_whole_process_tree(
     assert setup.log() == setup.header() + (
         "Thinking.\n"
         f"[wta] {reason}: killing Claude Code's process group\n"
+        f"{FAKE_MESSAGE_NOTE}\n"
         f"[wta] failed ({reason}): {detail}\n"
     )
 
@@ -518,8 +533,10 @@ def test_cancel_kills_the_process_tree_and_reraises(tmp_path: Path) -> None:
         False,
     )
     assert setup.log() == setup.header() + (
-        "Thinking.\n[wta] cancelled; killing Claude Code's process group\n"
+        f"Thinking.\n[wta] cancelled; killing Claude Code's process group\n{FAKE_MESSAGE_NOTE}\n"
     )
+    # what it spent is known to the attempt, though the agent never returned
+    assert setup.task.spend == Spend(cost_usd=FAKE_MESSAGE_ESTIMATE, estimated=True)
 
 
 @pytest.mark.parametrize("root", [True, False])

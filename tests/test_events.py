@@ -22,6 +22,7 @@ from worktree_agents.events import (
     AgentFinished,
     AgentStarted,
     AnyEvent,
+    AttemptInterrupted,
     BaseFollowed,
     CheckoutChanged,
     Conflict,
@@ -103,6 +104,9 @@ def one_of_each() -> list[Event]:
             turns=100,
             duration_s=12.25,
         ),
+        AttemptInterrupted(
+            run_id=RUN, ts=TS, feature_id=F, attempt=2, cost_usd=0.0123, cost_estimated=True
+        ),
         VerifyStarted(run_id=RUN, ts=TS, feature_id=F, command="pytest -q", stage="feature"),
         VerifyFinished(
             run_id=RUN,
@@ -153,7 +157,7 @@ def test_one_of_each_covers_every_kind() -> None:
     (union, _field) = typing.get_args(AnyEvent)
     classes = set(typing.get_args(union))
     assert {type(e) for e in one_of_each()} == classes
-    assert len(classes) == 21
+    assert len(classes) == 22
 
 
 def test_every_kind_round_trips(tmp_path: Path) -> None:
@@ -196,6 +200,7 @@ def test_unknown_kind_is_rejected(tmp_path: Path) -> None:
         f"{path}:1: invalid event: event: Input tag 'teleported' found using 'kind' does not "
         "match any of the expected tags: 'run_started', 'run_finished', 'feature_ready', "
         "'worktree_created', 'agent_started', 'tool_used', 'tool_denied', 'agent_finished', "
+        "'attempt_interrupted', "
         "'verify_started', 'verify_finished', 'merge_started', 'merged', 'conflict', 'skipped', "
         "'guardrail_tripped', 'retry', 'feature_failed', 'work_saved', 'checkout_changed', "
         "'base_followed', 'uncommitted'"

@@ -21,9 +21,11 @@ FEATURE_SCHEMA: dict[str, type | tuple[type, ...]] = {
     "base_commit": (str, type(None)),
     "commit": (str, type(None)),
     "attempts": int,
+    "interrupted": int,
     "profile": (str, type(None)),
     "model": (str, type(None)),
     "cost_usd": float,
+    "cost_estimated": bool,
     "turns": (int, type(None)),
     "duration_s": (float, type(None)),
     "files_changed": (int, type(None)),
@@ -99,8 +101,10 @@ def test_status_json_before_and_after_a_run(
                     "title": fid,
                     "state": "pending",
                     "attempts": 0,
+                    "interrupted": 0,
                     "profile": "default",
                     "cost_usd": 0.0,
+                    "cost_estimated": False,
                     "conflict_paths": [],
                 }
                 for fid in ("one", "two", "three")
@@ -120,7 +124,13 @@ def test_status_json_before_and_after_a_run(
         [],
     ]
     check_schema(run["data"])
-    assert list(run["data"])[4:] == ["run_id", "selected", "not_started", "stopped_by"]
+    assert list(run["data"])[4:] == [
+        "run_id",
+        "selected",
+        "not_started",
+        "stopped_by",
+        "interrupted",
+    ]
     main_tip = git(repo, "rev-parse", "main")
     one = run["data"]["features"][0]
     assert {

@@ -43,7 +43,7 @@ def test_open_creates_state_dir_and_stores_schema_version(tmp_path: Path) -> Non
     state_dir = tmp_path / "git" / "wta"
     with Store.open(state_dir) as store:
         assert store.path == state_dir / "state.db"
-    assert SCHEMA_VERSION == 4
+    assert SCHEMA_VERSION == 5
     assert user_version(state_dir / "state.db") == SCHEMA_VERSION
 
 
@@ -83,7 +83,7 @@ def test_newer_schema_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(StoreError) as info:
         Store.open(tmp_path)
     assert info.value.message == (
-        "state was written by a newer wta (schema version 99, this wta knows 4); "
+        f"state was written by a newer wta (schema version 99, this wta knows {SCHEMA_VERSION}); "
         f"upgrade wta or remove {db}"
     )
 
@@ -135,6 +135,7 @@ def test_claim_then_finish_attempt(tmp_path: Path) -> None:
             turns=None,
             session_id=None,
             log_path=None,
+            cost_estimated=False,
         )
         store.annotate_attempt(A, 1, base_commit=CommitSha("b" * 40), log_path="logs/a-1.log")
         store.finish_attempt(

@@ -13,7 +13,13 @@ import pytest
 
 from worktree_agents.domain import FeatureId, FeatureState, RunId, RunStatus
 from worktree_agents.errors import StoreError
-from worktree_agents.store import BUSY_TIMEOUT_S, MIGRATIONS, AttemptOutcome, Store
+from worktree_agents.store import (
+    BUSY_TIMEOUT_S,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    AttemptOutcome,
+    Store,
+)
 
 A, B = FeatureId("a"), FeatureId("b")
 
@@ -105,7 +111,7 @@ def test_a_migration_rereads_the_version_under_the_write_lock(tmp_path: Path) ->
         upgraded.join()
         newer.close()
     assert caught.value.message == (
-        "state was written by a newer wta (schema version 99, this wta knows 4); "
+        f"state was written by a newer wta (schema version 99, this wta knows {SCHEMA_VERSION}); "
         f"upgrade wta or remove {db}"
     )
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from worktree_agents import failures, refguard
-from worktree_agents.agents.base import AgentResult, AgentTask
+from worktree_agents.agents.base import AgentResult, AgentTask, Spend
 from worktree_agents.agents.registry import backend_for, capabilities_for, recorded_model
 from worktree_agents.checks import run_feature_checks
 from worktree_agents.context import RunContext
@@ -68,6 +68,7 @@ class Attempt:
         self.files = ctx.paths.attempt(feature.id, record.n)
         self.checks = [*ctx.loaded.plan.verify.commands, *feature.acceptance]
         self.result: AgentResult | None = None
+        self.spend = Spend()  # what the agent spent so far: read if the attempt is cancelled
         self.head: CommitSha | None = None
 
     async def run(self) -> Failure | None:
@@ -208,6 +209,7 @@ class Attempt:
             fence_git_config=refguard.agent_settings(refguard.hooks_dir(self.ctx.repo)),
             on_tool_denied=self._tool_denied,
             max_log_bytes=self.ctx.loaded.plan.run.max_log_bytes,
+            spend=self.spend,
         )
 
     def _tool_used(self, tool: str, summary: str) -> None:
@@ -299,6 +301,7 @@ class Attempt:
             cost_usd=result.cost_usd,
             turns=result.turns,
             duration_s=round(result.duration_s, 3),
+            cost_estimated=result.cost_estimated,
         )
 
     def _record_result(self, result: AgentResult) -> None:

@@ -114,6 +114,17 @@ class AgentFinished(Event):
     cost_usd: float | None
     turns: int | None
     duration_s: float
+    cost_estimated: bool = False  # cost_usd is estimated from the token usage (agent killed)
+
+
+class AttemptInterrupted(Event):
+    """An attempt cut short by Ctrl-C or SIGTERM: not a try, and not a failure."""
+
+    kind: Literal["attempt_interrupted"] = "attempt_interrupted"
+    feature_id: FeatureId
+    attempt: int
+    cost_usd: float | None  # what its agent spent, as far as it is known
+    cost_estimated: bool = False
 
 
 class VerifyStarted(Event):
@@ -224,6 +235,7 @@ AnyEvent: TypeAlias = Annotated[
     | ToolUsed
     | ToolDenied
     | AgentFinished
+    | AttemptInterrupted
     | VerifyStarted
     | VerifyFinished
     | MergeStarted

@@ -3,14 +3,17 @@ stop, and the scheduler's hooks. Each attempt's steps are in attempt.py."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import time
+from collections.abc import Sequence
 
 from worktree_agents import failures, procfs
 from worktree_agents.agents.registry import recorded_model
 from worktree_agents.attempt import Attempt
 from worktree_agents.context import RunContext
 from worktree_agents.domain import FailureReason, FeatureId, FeatureState
-from worktree_agents.events import Retry
+from worktree_agents.events import AttemptInterrupted, Retry
 from worktree_agents.failures import Failure
 from worktree_agents.plan import ResolvedProfile
 from worktree_agents.process import append_log
@@ -29,6 +32,20 @@ def retryable(reason: FailureReason, profile: ResolvedProfile, retry_conflicts: 
     if reason is FailureReason.BLOCKED:
         return profile.escalate_to not in (None, profile.name)
     return True
+
+
+def tries_before(attempts: Sequence[AttemptRecord]) -> int:
+    """The tries from earlier runs that count against max_attempts: those of the runs that
+    were interrupted with the feature in flight, back to the last run that was not (its
+    attempts ended the feature, and a person has reset it since). Interrupted attempts are
+    never tries."""
+    tries = 0
+    by_run = [list(group) for _, group in itertools.groupby(attempts, lambda a: a.run_id)]
+    for group in reversed(by_run):
+        if group[-1].outcome is not AttemptOutcome.INTERRUPTED:
+            break
+        tries += sum(1 for a in group if a.outcome is not AttemptOutcome.INTERRUPTED)
+    return tries
 
 
 class FeaturePipeline:
@@ -56,24 +73,28 @@ class FeaturePipeline:
         feedback: str | None = None
         started = time.monotonic()
         max_attempts = self.plan.guardrails.max_attempts
-        for number in range(1, max_attempts + 1):
+        # at least one try, even if max_attempts was lowered since the interrupted run
+        tries = min(tries_before(self.journal.store.attempts(feature_id)), max_attempts - 1)
+        from_states: tuple[FeatureState, ...] = WAITING
+        while True:
             profile = self.plan.resolve_profile(profile_name)
-            record = self._claim(feature_id, profile, WAITING if number == 1 else IN_FLIGHT)
+            record = self._claim(feature_id, profile, from_states)
             if record is None:
                 return  # someone else has it, or it is no longer waiting
+            from_states, tries = IN_FLIGHT, tries + 1
             failure = await self._attempt(Attempt(self.ctx, feature, record, profile, feedback))
             if failure is None:
                 self.ctx.guard.succeeded()
                 break
             retry = retryable(failure.reason, profile, self.plan.guardrails.retry_conflicts)
-            if number < max_attempts and retry and self.may_dispatch():
+            if tries < max_attempts and retry and self.may_dispatch():
                 profile_name = profile.escalate_to or profile_name
                 feedback = failure.feedback
                 self.journal.emit(
                     Retry(
                         run_id=self.journal.run_id,
                         feature_id=feature_id,
-                        attempt=number + 1,
+                        attempt=record.n + 1,  # the next claim's number: one run per feature
                         reason=failure.reason,
                         profile=profile_name,
                     )
@@ -102,6 +123,9 @@ class FeaturePipeline:
         since = procfs.ticks_now() - 1
         try:
             failure = await attempt.run()
+        except asyncio.CancelledError:  # Ctrl-C or SIGTERM: the run stops
+            self._interrupted(attempt)
+            raise
         except Exception as exc:  # one feature's crash must not take the run down
             cap = self.plan.run.max_log_bytes
             append_log(attempt.files.log, failures.crash_report(exc), cap)
@@ -126,6 +150,34 @@ class FeaturePipeline:
             left="that setup or a check left running",
         )
 
+    def _interrupted(self, attempt: Attempt) -> None:
+        """Close an attempt cut short as interrupted (not a try, not a failure), with what its
+        agent spent: reported, or estimated from its usage if it was killed; the run's budget
+        counts it."""
+        result = attempt.result
+        spent = (result.cost_usd, result.cost_estimated) if result else None
+        cost, estimated = spent or (attempt.spend.cost_usd, attempt.spend.estimated)
+        if result is None:  # the agent's own end counted what it reported
+            self.ctx.guard.spent(cost)
+        self.journal.store.finish_attempt(
+            attempt.fid,
+            attempt.n,
+            outcome=AttemptOutcome.INTERRUPTED,
+            detail="the run was interrupted (Ctrl-C or SIGTERM) during this attempt",
+            cost_usd=cost,
+            cost_estimated=estimated,
+            turns=result.turns if result else None,
+            session_id=result.session_id if result else None,
+        )
+        interrupted = AttemptInterrupted(
+            run_id=self.journal.run_id,
+            feature_id=attempt.fid,
+            attempt=attempt.n,
+            cost_usd=cost,
+            cost_estimated=estimated,
+        )
+        self.journal.emit(interrupted)
+
     def _close(self, attempt: Attempt, failure: Failure | None) -> None:
         result = attempt.result
         self.journal.store.finish_attempt(
@@ -138,4 +190,5 @@ class FeaturePipeline:
             cost_usd=result.cost_usd if result else None,
             turns=result.turns if result else None,
             session_id=result.session_id if result else None,
+            cost_estimated=result.cost_estimated if result else False,
         )

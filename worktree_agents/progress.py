@@ -10,6 +10,7 @@ from typing import TextIO
 from worktree_agents.events import (
     AgentFinished,
     AgentStarted,
+    AttemptInterrupted,
     BaseFollowed,
     CheckoutChanged,
     Conflict,
@@ -49,9 +50,12 @@ def describe(event: Event) -> str | None:  # noqa: C901 - one flat case per even
         case ToolDenied():
             return f"{event.feature_id}: denied {event.tool}: {event.reason}"
         case AgentFinished():
-            cost = f", ${event.cost_usd:.4f}" if event.cost_usd else ""
+            cost = f", {money(event.cost_usd, event.cost_estimated)}" if event.cost_usd else ""
             verdict = "finished" if event.ok else f"failed ({event.reason})"
             return f"{event.feature_id}: agent {verdict} in {event.duration_s:.1f}s{cost}"
+        case AttemptInterrupted():
+            spent = f", {money(event.cost_usd, event.cost_estimated)}" if event.cost_usd else ""
+            return f"{event.feature_id}: attempt {event.attempt} interrupted (not a try){spent}"
         case VerifyFinished():
             verdict = "passed" if event.ok else "FAILED"
             what = "setup" if event.stage == "setup" else f"{event.stage} check"
@@ -84,6 +88,11 @@ def describe(event: Event) -> str | None:  # noqa: C901 - one flat case per even
                 f" {event.skipped} skipped in {event.duration_s:.1f}s, cost ${event.cost_usd:.4f}"
             )
     return None
+
+
+def money(cost_usd: float, estimated: bool, places: int = 4) -> str:
+    """A cost, "~$0.0123" when it is an estimate (from the token usage of a killed agent)."""
+    return f"{'~' if estimated else ''}${cost_usd:.{places}f}"
 
 
 def checkout_warning(paths: Sequence[str], features: Sequence[str]) -> str:

@@ -52,6 +52,8 @@ class FeatureRecord:
     claimed_by: RunId | None
     updated_at: float
     done_in_plan: bool  # merged because the plan says `done = true`, not by a run
+    interrupted: int  # attempts cut short by an interruption: `attempts` minus the real tries
+    cost_estimated: bool  # some of cost_usd is estimated from a killed agent's token usage
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class AttemptRecord:
     turns: int | None
     session_id: str | None
     log_path: str | None
+    cost_estimated: bool  # cost_usd is estimated from the usage of a killed agent's messages
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,7 @@ def feature_from_row(row: sqlite3.Row) -> FeatureRecord:
         reason=_enum(FailureReason, "reason"),
         conflict_paths=lambda r: tuple(json.loads(r["conflict_paths_json"] or "[]")),
         done_in_plan=lambda r: bool(r["done_in_plan"]),
+        cost_estimated=lambda r: bool(r["cost_estimated"]),
     )
 
 
@@ -170,6 +174,7 @@ def attempt_from_row(row: sqlite3.Row) -> AttemptRecord:
         row,
         outcome=_enum(AttemptOutcome, "outcome"),
         reason=_enum(FailureReason, "reason"),
+        cost_estimated=lambda r: bool(r["cost_estimated"]),
     )
 
 

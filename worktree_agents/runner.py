@@ -36,7 +36,7 @@ from worktree_agents.pipeline import FeaturePipeline
 from worktree_agents.plan import LoadedPlan
 from worktree_agents.preflight import Preflight, check_options, preflight
 from worktree_agents.reaper import adopting
-from worktree_agents.recovery import recover
+from worktree_agents.recovery import IN_FLIGHT, recover
 from worktree_agents.scheduler import SchedulerHooks, run_schedule
 from worktree_agents.store import RunStatus, Store
 from worktree_agents.worktrees import WorktreeManager
@@ -53,6 +53,7 @@ class RunOutcome:
     interrupted: bool = False
     not_started: tuple[FeatureId, ...] = field(default=())
     stopped_by: GuardrailRule | None = None  # the run-wide guardrail that stopped new attempts
+    cut_short: tuple[FeatureId, ...] = ()  # features whose attempt the interruption stopped
 
 
 def new_run_id() -> RunId:
@@ -174,6 +175,8 @@ class Orchestrator:
         self, context: RunContext, checked: Preflight, duration: float, interrupted: bool
     ) -> RunOutcome:
         store = context.journal.store
+        states = store.states()
+        cut_short = tuple(f for f in checked.selected if states.get(f) in IN_FLIGHT)
         if interrupted:
             recover(self.repo, self.plan, store, checked.base_commit)
         records = {r.id: r for r in store.all_features()}
@@ -183,7 +186,9 @@ class Orchestrator:
             for state in (FeatureState.MERGED, FeatureState.FAILED, FeatureState.SKIPPED)
         }
         not_started = tuple(
-            r.id for r in chosen if r.state in (FeatureState.PENDING, FeatureState.READY)
+            r.id
+            for r in chosen
+            if r.state in (FeatureState.PENDING, FeatureState.READY) and r.id not in cut_short
         )
         if interrupted:
             code, status = ExitCode.INTERRUPTED, RunStatus.INTERRUPTED
@@ -205,5 +210,12 @@ class Orchestrator:
         )
         store.finish_run(run_id, status, round(guard.spent_usd, 6))
         return RunOutcome(
-            run_id, code, checked.selected, duration, interrupted, not_started, guard.stopped_by
+            run_id,
+            code,
+            checked.selected,
+            duration,
+            interrupted,
+            not_started,
+            guard.stopped_by,
+            cut_short,
         )

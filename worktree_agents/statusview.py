@@ -9,7 +9,7 @@ from typing import Any
 from worktree_agents.domain import FeatureState
 from worktree_agents.git import HEADS, GitRepo
 from worktree_agents.plan import Plan
-from worktree_agents.progress import checkout_warning
+from worktree_agents.progress import checkout_warning, money
 from worktree_agents.store import FeatureRecord, Store
 
 FEATURE_KEYS = (
@@ -22,9 +22,11 @@ FEATURE_KEYS = (
     "base_commit",
     "commit",
     "attempts",
+    "interrupted",
     "profile",
     "model",
     "cost_usd",
+    "cost_estimated",
     "turns",
     "duration_s",
     "files_changed",
@@ -44,8 +46,10 @@ def _feature(record: FeatureRecord | None, fid: str, title: str, profile: str) -
             "title": title,
             "state": FeatureState.PENDING.value,
             "attempts": 0,
+            "interrupted": 0,
             "profile": profile,
             "cost_usd": 0.0,
+            "cost_estimated": False,
             "conflict_paths": [],
         }
     return {
@@ -57,10 +61,12 @@ def _feature(record: FeatureRecord | None, fid: str, title: str, profile: str) -
         "branch": record.branch,
         "base_commit": record.base_commit,
         "commit": record.commit_sha,
-        "attempts": record.attempts,
+        "attempts": record.attempts - record.interrupted,  # the tries: interrupted ones are not
+        "interrupted": record.interrupted,
         "profile": record.profile or profile,
         "model": record.model,
         "cost_usd": round(record.cost_usd, 6),
+        "cost_estimated": record.cost_estimated,
         "turns": record.turns,
         "duration_s": record.duration_s,
         "files_changed": record.files_changed,
@@ -120,8 +126,9 @@ def status_data(plan: Plan, repo: GitRepo, store: Store | None) -> dict[str, Any
     }
 
 
-def _cost(value: float) -> str:
-    return f"${value:.2f}"
+def _tries(feature: dict[str, Any]) -> str:
+    interrupted = f" (+{feature['interrupted']} interrupted)" if feature["interrupted"] else ""
+    return f"{feature['attempts']}{interrupted}"
 
 
 def _time(value: float | None) -> str:
@@ -139,8 +146,8 @@ def render_table(data: dict[str, Any]) -> str:
             f["state"],
             f["reason"] or (f"after {f['skipped_because']}" if f["skipped_because"] else "-"),
             f["branch"] or "-",
-            str(f["attempts"]),
-            _cost(f["cost_usd"]),
+            _tries(f),
+            money(f["cost_usd"], f["cost_estimated"], 2),
             _time(f["duration_s"]),
         )
         for f in data["features"]
@@ -149,6 +156,7 @@ def render_table(data: dict[str, Any]) -> str:
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip()
              for r in [header, *rows]]  # fmt: skip
     totals = data["totals"]
+    cost = money(totals["cost_usd"], any(f["cost_estimated"] for f in data["features"]), 2)
     integration = data["integration"]
     head = (integration["head"] or "not created yet")[:12]
     lines.append("")
@@ -157,7 +165,7 @@ def render_table(data: dict[str, Any]) -> str:
         + (f"{totals['done']} done, " if totals["done"] else "")
         + (f"{totals['running']} running, " if totals["running"] else "")
         + f"{totals['failed']} failed, {totals['skipped']} skipped,"
-        f" {totals['pending']} pending of {totals['features']}; cost {_cost(totals['cost_usd'])};"
+        f" {totals['pending']} pending of {totals['features']}; cost {cost};"
         f" integration {integration['branch']} at {head}"
     )
     changes = data["run"]["checkout_changes"] if data["run"] else []

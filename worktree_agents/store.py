@@ -32,6 +32,8 @@ from worktree_agents.records import (
     feature_from_row,
     run_from_row,
 )
+from worktree_agents.store_open import BUSY_TIMEOUT_S as BUSY_TIMEOUT_S
+from worktree_agents.store_open import connect
 
 __all__ = [
     "AttemptOutcome",
@@ -44,7 +46,6 @@ __all__ = [
 ]
 
 DB_NAME = "state.db"
-BUSY_TIMEOUT_S = 10.0
 DONE_IN_PLAN = "done in plan"  # the detail shown for a feature the plan marks done
 
 # MIGRATIONS[n] takes a database from user_version n to n + 1. Append; never edit.
@@ -110,76 +111,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "UPDATE features SET done_in_plan = 1 WHERE state = 'merged' AND detail = 'done in plan'",
     ),
     ("ALTER TABLE runs ADD COLUMN checkout_changes TEXT NOT NULL DEFAULT ''",),  # JSON lines
+    (  # interrupted attempts are not tries; a killed agent's cost is estimated from its usage
+        "ALTER TABLE features ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE features ADD COLUMN cost_estimated INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE attempts ADD COLUMN cost_estimated INTEGER NOT NULL DEFAULT 0",
+        "UPDATE features SET interrupted = (SELECT COUNT(*) FROM attempts"
+        " WHERE feature_id = features.id AND outcome = 'interrupted')",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def _connect(db_path: Path) -> sqlite3.Connection:
-    try:
-        conn = sqlite3.connect(
-            db_path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S
-        )
-    except sqlite3.Error as exc:  # say, a directory where the database should be
-        raise StoreError(f"cannot open the state store {db_path}: {exc}") from exc
-    try:
-        conn.row_factory = sqlite3.Row
-        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        conn.execute("PRAGMA foreign_keys = ON")
-        _enable_wal(conn)
-        _migrate(conn, db_path)
-    except sqlite3.DatabaseError as exc:
-        conn.close()
-        if exc.sqlite_errorcode == sqlite3.SQLITE_NOTADB:
-            raise StoreError(
-                f"{db_path} is not an SQLite database; move it aside or remove it"
-            ) from exc
-        raise StoreError(f"cannot open the state store {db_path}: {exc}") from exc
-    except StoreError:
-        conn.close()
-        raise
-    return conn
-
-
-def _enable_wal(conn: sqlite3.Connection) -> None:
-    # Switching a new database to WAL ignores busy_timeout when first opens race: retry here.
-    deadline = time.monotonic() + BUSY_TIMEOUT_S
-    while True:
-        try:
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
-            continue
-        if mode != "wal":
-            raise StoreError(f"cannot switch the state store to WAL mode (journal mode {mode!r})")
-        return
-
-
-def _migrate(conn: sqlite3.Connection, db_path: Path) -> None:
-    if _user_version(conn, db_path) == SCHEMA_VERSION:
-        return  # the common case takes no write lock, so `wta status` never waits on a run
-    conn.execute("BEGIN IMMEDIATE")  # re-read under the write lock: two first opens may race
-    try:
-        version = _user_version(conn, db_path)
-        for statements in MIGRATIONS[version:]:
-            for statement in statements:
-                conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
-def _user_version(conn: sqlite3.Connection, db_path: Path) -> int:
-    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            f"state was written by a newer wta (schema version {version}, this wta knows "
-            f"{SCHEMA_VERSION}); upgrade wta or remove {db_path}"
-        )
-    return version
 
 
 class Store:
@@ -198,7 +138,7 @@ class Store:
         except OSError as exc:
             raise StoreError(f"cannot create the state directory {state_dir}: {exc}") from exc
         db_path = state_dir / DB_NAME
-        return cls(db_path, _connect(db_path))
+        return cls(db_path, connect(db_path, MIGRATIONS))
 
     def close(self) -> None:
         with self._lock:
@@ -427,23 +367,25 @@ class Store:
         cost_usd: float | None = None,
         turns: int | None = None,
         session_id: str | None = None,
+        cost_estimated: bool = False,
     ) -> None:
-        """Close an attempt. Its cost is added to the feature's total; the feature's state is not
-        changed (use set_state)."""
+        """Close an attempt. Its cost is added to the feature's total (`cost_estimated`: it is an
+        estimate), an interrupted one to its count; the feature's state is not changed."""
+        estimated = cost_estimated and bool(cost_usd)
         with self._write() as conn:
             cursor = conn.execute(
                 "UPDATE attempts SET finished_at = ?, outcome = ?, reason = ?, detail = ?,"
-                " head_commit = ?, cost_usd = ?, turns = ?, session_id = ?"
+                " head_commit = ?, cost_usd = ?, turns = ?, session_id = ?, cost_estimated = ?"
                 " WHERE feature_id = ? AND n = ?",
                 (time.time(), outcome, reason, detail, head_commit, cost_usd, turns, session_id,
-                 feature_id, n),
+                 estimated, feature_id, n),
             )  # fmt: skip
             self._require_attempt(cursor, feature_id, n)
-            if cost_usd:
-                conn.execute(
-                    "UPDATE features SET cost_usd = cost_usd + ? WHERE id = ?",
-                    (cost_usd, feature_id),
-                )
+            conn.execute(
+                "UPDATE features SET cost_usd = cost_usd + ?, interrupted = interrupted + ?,"
+                " cost_estimated = MAX(cost_estimated, ?) WHERE id = ?",
+                (cost_usd or 0.0, outcome is AttemptOutcome.INTERRUPTED, estimated, feature_id),
+            )
 
     def _require_attempt(self, cursor: sqlite3.Cursor, feature_id: FeatureId, n: int) -> None:
         if cursor.rowcount == 0:

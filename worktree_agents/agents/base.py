@@ -36,6 +36,15 @@ AGENT_GIT_CONFIG: tuple[tuple[str, str], ...] = (
 )
 
 
+@dataclass
+class Spend:
+    """What an attempt's agent has spent so far, kept up to date while it runs, so that an
+    attempt cancelled before its agent returns still knows (the claude backend keeps it)."""
+
+    cost_usd: float | None = None
+    estimated: bool = False  # some of cost_usd is estimated from token usage (pricing.py)
+
+
 @dataclass(frozen=True)
 class AgentTask:
     """One attempt at one feature, as handed to a backend."""
@@ -68,6 +77,7 @@ class AgentTask:
     fence_git_config: tuple[tuple[str, str], ...] = ()
     # The attempt's log is capped at this size (`[run] max_log_bytes`; logcap.py).
     max_log_bytes: int = DEFAULT_MAX_LOG_BYTES
+    spend: Spend = field(default_factory=Spend)
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,15 @@ class TokenUsage:
             count("cache_read_input_tokens"),
         )
 
+    def most(self, other: TokenUsage) -> TokenUsage:
+        """The larger of each count (one message's usage, seen twice as it grew)."""
+        return TokenUsage(
+            max(self.input_tokens, other.input_tokens),
+            max(self.output_tokens, other.output_tokens),
+            max(self.cache_creation_input_tokens, other.cache_creation_input_tokens),
+            max(self.cache_read_input_tokens, other.cache_read_input_tokens),
+        )
+
     def __add__(self, other: TokenUsage) -> TokenUsage:
         return TokenUsage(
             self.input_tokens + other.input_tokens,
@@ -117,6 +136,7 @@ class AgentResult:
     session_id: str | None = None
     model: str | None = None
     usage: TokenUsage | None = None
+    cost_estimated: bool = False  # some of cost_usd is estimated from token usage
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -120,7 +120,7 @@ class _Attempt:
         except asyncio.CancelledError:
             self.transcript.log(NOTE_PREFIX + "cancelled; killing Claude Code's process group")
             await self._stop(consumer)
-            self.transcript.flush_denials()
+            self.transcript.end_try()  # what it spent, estimated if it had not said
             raise
         if killed_for is not None:
             self.transcript.log(f"{NOTE_PREFIX}{killed_for}: killing Claude Code's process group")

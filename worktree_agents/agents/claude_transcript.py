@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from claude_agent_sdk import (
@@ -16,6 +17,7 @@ from claude_agent_sdk import (
     ResultMessage,
     SystemMessage,
     TextBlock,
+    ThinkingBlock,
     ToolResultBlock,
     ToolUseBlock,
     UserMessage,
@@ -29,11 +31,13 @@ from worktree_agents.agents.claude_errors import (
     classify,
     error_text,
 )
+from worktree_agents.agents.pricing import MOST_EXPENSIVE_NAME, estimate_usd, price_of
 from worktree_agents.logcap import CappedLog
 from worktree_agents.process import NOTE_PREFIX, STDERR_PREFIX
 from worktree_agents.redaction import Redactor
 from worktree_agents.text import DETAIL_MAX, last_line, shorten
 
+CHARS_PER_TOKEN = 4  # about, for English and code
 TOOL_SUMMARY_CHARS = 160
 TOOL_RESULT_CHARS = 300
 _SUMMARY_KEYS = (
@@ -52,6 +56,20 @@ def tool_summary(tool_input: Mapping[str, Any]) -> str:
     return " ".join(text.split())
 
 
+def _chars(block: object) -> int:
+    if isinstance(block, TextBlock):
+        return len(block.text)
+    if isinstance(block, ToolUseBlock):
+        return len(json.dumps(block.input, ensure_ascii=False))
+    return len(block.thinking) if isinstance(block, ThinkingBlock) else 0
+
+
+def _priced(model: str) -> str:
+    if price_of(model) is not None:
+        return model
+    return f"{model}, not in wta's price table, priced as {MOST_EXPENSIVE_NAME}, the most expensive"
+
+
 class Transcript:
     """What one attempt recorded, over its tries of the CLI: the transcript, what wta's tools
     were told, and what the CLI reported (costs summed over tries). Close it at the end."""
@@ -65,6 +83,7 @@ class Transcript:
         self.cost: float | None = None
         self.turns: int | None = None
         self.usage: TokenUsage | None = None
+        self.cost_estimated = False  # some of `cost` is estimated (a try ended with no result)
         self.session_id: str | None = None
         self.model: str | None = None  # the model that answered, never the one asked for
         self.stderr_last: str | None = None
@@ -76,6 +95,9 @@ class Transcript:
         self.result: ResultMessage | None = None
         self.api_errors: set[str] = set()
         self.exception: Exception | None = None
+        # The usage of the current try's assistant messages, by message id (the CLI sends a
+        # message once per content block, each with its usage so far): (model, usage).
+        self.try_usage: dict[str, tuple[str, TokenUsage]] = {}
 
     def log(self, line: str) -> None:
         self._log.write(self.redact(line).rstrip("\n") + "\n")
@@ -92,17 +114,58 @@ class Transcript:
         self.api_errors = set()
         self.exception = None
         self.last_message = time.monotonic()
+        self.try_usage = {}
 
     def end_try(self) -> None:
         self.flush_denials()
         result = self.result
-        if result is None:
+        if result is None:  # killed, or the CLI died: what its messages used is all there is
+            self._add_estimate()
             return
         if result.total_cost_usd is not None:
             self.cost = (self.cost or 0.0) + result.total_cost_usd
         self.turns = (self.turns or 0) + result.num_turns
         if result.usage:
             self.usage = (self.usage or TokenUsage()) + TokenUsage.from_api(result.usage)
+        self._publish(0.0)
+
+    def _try_estimate(self) -> float:
+        return sum(estimate_usd(model, usage) for model, usage in self.try_usage.values())
+
+    def _add_estimate(self) -> None:
+        estimate = self._try_estimate()
+        if estimate:
+            self.cost = (self.cost or 0.0) + estimate
+            self.cost_estimated = True
+            count = len(self.try_usage)
+            models = ", ".join(map(_priced, sorted({m for m, _ in self.try_usage.values()})))
+            self.log(
+                f"{NOTE_PREFIX}no cost reported: ~${estimate:.4f} estimated from the token usage"
+                f" of {count} message{'' if count == 1 else 's'} ({models})"
+            )
+        self.try_usage = {}
+        self._publish(0.0)
+
+    def _publish(self, open_estimate: float) -> None:
+        """Keep the task's Spend up to date: what is reported, plus what the open try's
+        messages used so far (an attempt cancelled mid-try has nothing else)."""
+        spend = self.task.spend
+        if self.cost is not None or open_estimate:
+            spend.cost_usd = (self.cost or 0.0) + open_estimate
+        spend.estimated = self.cost_estimated or bool(open_estimate)
+
+    def _count_usage(self, message: AssistantMessage) -> None:
+        if not message.usage or message.model.startswith("<"):  # "<synthetic>": no API call
+            return
+        key = message.message_id or f"#{len(self.try_usage)}"
+        usage = TokenUsage.from_api(message.usage)
+        # The CLI sends a message before its final output count (the API's message_delta):
+        # count at least a token per CHARS_PER_TOKEN characters of what it says.
+        said = sum(map(_chars, message.content)) // CHARS_PER_TOKEN
+        usage = replace(usage, output_tokens=max(usage.output_tokens, said))
+        _, before = self.try_usage.get(key, (message.model, TokenUsage()))
+        self.try_usage[key] = (message.model, usage.most(before))
+        self._publish(self._try_estimate())
 
     def handle(self, message: Message) -> None:
         self.last_message = time.monotonic()
@@ -133,6 +196,7 @@ class Transcript:
             )
 
     def _assistant(self, message: AssistantMessage) -> None:
+        self._count_usage(message)
         main = message.parent_tool_use_id is None  # not a subagent's message
         if main and message.model and not message.model.startswith("<"):  # "<synthetic>"
             self.model = message.model
@@ -213,4 +277,5 @@ class Transcript:
             session_id=self.session_id,
             model=self.model,
             usage=self.usage,
+            cost_estimated=self.cost_estimated,
         )

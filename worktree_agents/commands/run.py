@@ -25,10 +25,13 @@ def run_run(repo_dir: Path, plan_path: Path, options: RunOptions, as_json: bool)
     data["selected"] = list(outcome.selected)
     data["not_started"] = list(outcome.not_started)
     data["stopped_by"] = outcome.stopped_by
+    data["interrupted"] = list(outcome.cut_short)
     if as_json:
         print_json(envelope("run", outcome.exit_code, data))
     else:
         print(render_table(data))
+        if outcome.cut_short:
+            print(f"interrupted (restarted by the next run): {', '.join(outcome.cut_short)}")
         if not options.no_merge:
             for line in waiting_for_merge(data, outcome.selected):
                 print(line)

@@ -17,9 +17,9 @@ from worktree_agents.output import envelope, print_json
 from worktree_agents.paths import AttemptFiles, StatePaths
 from worktree_agents.plan import LoadedPlan
 from worktree_agents.plan_load import load_plan
-from worktree_agents.progress import describe
+from worktree_agents.progress import describe, money
 from worktree_agents.statusview import render_table, status_data
-from worktree_agents.store import DB_NAME, FeatureRecord, Store
+from worktree_agents.store import DB_NAME, AttemptOutcome, AttemptRecord, FeatureRecord, Store
 
 
 def _open(repo_dir: Path, plan_path: Path) -> tuple[GitRepo, LoadedPlan, Store | None]:
@@ -83,25 +83,33 @@ def run_show(repo_dir: Path, plan_path: Path, feature_id: str) -> int:
             )
         if record.conflict_paths:
             lines.append(f"conflict paths: {', '.join(record.conflict_paths)}")
-        lines.append(f"cost: ${record.cost_usd:.4f}")
+        lines.append(f"cost: {money(record.cost_usd, record.cost_estimated)}")
     if feature.depends_on:
         lines.append(f"depends on: {', '.join(feature.depends_on)}")
     for attempt in attempts:
-        outcome = attempt.outcome.value if attempt.outcome else "running"
-        why = f" ({attempt.reason.value}): {attempt.detail}" if attempt.reason else ""
-        lines.append(f"attempt {attempt.n}: {outcome}{why}")
-        if attempt.model:
-            lines.append(f"  model asked for: {attempt.model}")
-        if attempt.log_path:
-            lines.append(f"  log: {attempt.log_path}")
-            conflict = AttemptFiles.of_log(attempt.log_path).conflict
-            if conflict.exists():
-                lines.append(f"  conflict report: {conflict}")
-                lines += [
-                    "    " + line for line in conflict.read_text(encoding="utf-8").splitlines()
-                ]
+        lines += _attempt_lines(attempt)
     print("\n".join(lines))
     return 0
+
+
+def _attempt_lines(attempt: AttemptRecord) -> list[str]:
+    """An attempt in `wta show`: how it ended, what it cost, its log and conflict report."""
+    outcome = attempt.outcome.value if attempt.outcome else "running"
+    why = f" ({attempt.reason.value}): {attempt.detail}" if attempt.reason else ""
+    if attempt.outcome is AttemptOutcome.INTERRUPTED:  # not a try: say why it stopped
+        why = f" (not counted as a try): {attempt.detail}"
+    if attempt.cost_usd:
+        why += f"; cost {money(attempt.cost_usd, attempt.cost_estimated)}"
+    lines = [f"attempt {attempt.n}: {outcome}{why}"]
+    if attempt.model:
+        lines.append(f"  model asked for: {attempt.model}")
+    if attempt.log_path:
+        lines.append(f"  log: {attempt.log_path}")
+        conflict = AttemptFiles.of_log(attempt.log_path).conflict
+        if conflict.exists():
+            lines.append(f"  conflict report: {conflict}")
+            lines += ["    " + line for line in conflict.read_text(encoding="utf-8").splitlines()]
+    return lines
 
 
 def run_diff(repo_dir: Path, plan_path: Path, feature_id: str) -> int:
