@@ -421,6 +421,7 @@ def test_rate_limited_on_every_try(tmp_path: Path) -> None:
         session_id="sess-1",
         model=None,
         usage=USAGE + USAGE,
+        rate_limited=True,
     )
     assert len(setup.records()) == 2
 

@@ -33,10 +33,12 @@ from worktree_agents.events import (
     GuardrailTripped,
     Merged,
     MergeStarted,
+    QuotaWait,
     Retry,
     RunFinished,
     RunStarted,
     Skipped,
+    SlotsChanged,
     ToolDenied,
     ToolUsed,
     Uncommitted,
@@ -150,6 +152,8 @@ def one_of_each() -> list[Event]:
             integration_head=SHA,
         ),
         Uncommitted(run_id=RUN, ts=TS, paths=("wta.toml", "scripts/agent.py")),
+        QuotaWait(run_id=RUN, ts=TS, feature_id=F, until=TS + 60, detail="usage limit reached"),
+        SlotsChanged(run_id=RUN, ts=TS, slots=2, was=3, reason="rate_limit"),
     ]
 
 
@@ -157,7 +161,7 @@ def test_one_of_each_covers_every_kind() -> None:
     (union, _field) = typing.get_args(AnyEvent)
     classes = set(typing.get_args(union))
     assert {type(e) for e in one_of_each()} == classes
-    assert len(classes) == 22
+    assert len(classes) == 24
 
 
 def test_every_kind_round_trips(tmp_path: Path) -> None:
@@ -203,7 +207,8 @@ def test_unknown_kind_is_rejected(tmp_path: Path) -> None:
         "'attempt_interrupted', "
         "'verify_started', 'verify_finished', 'merge_started', 'merged', 'conflict', 'skipped', "
         "'guardrail_tripped', 'retry', 'feature_failed', 'work_saved', 'checkout_changed', "
-        "'base_followed', 'uncommitted'"
+        "'base_followed', 'uncommitted', "
+        "'quota_wait', 'slots_changed'"
     )
 
 

@@ -256,7 +256,7 @@ class Attempt:
         ctx.journal.emit(started)
         async with fenced(self._fence(task, worktree)) as findings:
             result = self.result = await backend_for(profile).run(task)
-            ctx.guard.spent(result.cost_usd)
+            ctx.guard.settle(self.fid, result.cost_usd)
             ctx.journal.emit(self._finished(result))
             self._record_result(result)
         return result, findings

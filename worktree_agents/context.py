@@ -16,6 +16,7 @@ from worktree_agents.journal import Journal
 from worktree_agents.merge import MergeCoordinator
 from worktree_agents.paths import StatePaths
 from worktree_agents.plan import LoadedPlan
+from worktree_agents.throttle import Throttle
 from worktree_agents.worktrees import WorktreeManager
 
 SATISFIED_NO_MERGE = frozenset({FeatureState.MERGED, FeatureState.DONE})
@@ -49,5 +50,6 @@ class RunContext:
     coordinator: MergeCoordinator
     guard: RunGuard
     fence_files: FilesFence  # the repository's shared git files and the user's checkout
+    throttle: Throttle  # quotas and rate limits (throttle.py)
     merge_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     stash_lock: threading.Lock = field(default_factory=threading.Lock)

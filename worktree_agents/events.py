@@ -219,6 +219,27 @@ class Uncommitted(Event):
     paths: tuple[str, ...]  # relative to the repository's root
 
 
+class QuotaWait(Event):
+    """The API said the quota is spent until `until` (a Unix time): no attempt starts before
+    then. `gave_up`: that is further away than `max_quota_wait`, so the run stops, resumable."""
+
+    kind: Literal["quota_wait"] = "quota_wait"
+    feature_id: FeatureId  # the feature whose attempt was told
+    until: float
+    gave_up: bool = False
+    detail: str
+
+
+class SlotsChanged(Event):
+    """How many agents may run at once changed: lowered after a rate limit, raised again after
+    attempts that ran without one."""
+
+    kind: Literal["slots_changed"] = "slots_changed"
+    slots: int
+    was: int
+    reason: Literal["rate_limit", "recovered"]
+
+
 class FeatureFailed(Event):
     kind: Literal["feature_failed"] = "feature_failed"
     feature_id: FeatureId
@@ -248,7 +269,9 @@ AnyEvent: TypeAlias = Annotated[
     | WorkSaved
     | CheckoutChanged
     | BaseFollowed
-    | Uncommitted,
+    | Uncommitted
+    | QuotaWait
+    | SlotsChanged,
     Field(discriminator="kind"),
 ]
 EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

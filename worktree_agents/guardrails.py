@@ -257,6 +257,13 @@ class RunGuard:
 
     Once either trips, no new attempt starts; `stopped_by` names the rule, and `on_trip`
     hears (rule, one-line detail) once.
+
+    Each attempt reserves its profile's `max_budget_usd` before it starts (`reserve`) and
+    `settle`s when it ends: the reservation is replaced by what it spent. An attempt waits
+    while the spend and the others' reservations leave too little of the run budget for its
+    own, so that agents running at once cannot overshoot it together; alone, it starts (it
+    is the run budget's own check that then stops the next one). A profile with no
+    `max_budget_usd` reserves nothing.
     """
 
     def __init__(
@@ -267,10 +274,30 @@ class RunGuard:
         self.spent_usd = 0.0
         self.failures_in_a_row = 0
         self.stopped_by: GuardrailRule | None = None
+        self.reserved: dict[str, float] = {}  # by feature id
+
+    def reserve(self, key: str, amount_usd: float | None, *, wait: bool = True) -> bool:
+        """Reserve `amount_usd` for `key`'s next attempt: False (reserving nothing) while
+        other attempts' reservations leave too little of the run budget. A retry (`wait`
+        False) keeps its feature's place: it reserves without waiting."""
+        budget = self.rails.run_budget_usd
+        self.reserved.pop(key, None)
+        if budget is None or not amount_usd:
+            return True
+        others = sum(self.reserved.values())
+        if wait and others and self.spent_usd + others + amount_usd > budget:
+            return False
+        self.reserved[key] = amount_usd
+        return True
+
+    def settle(self, key: str, cost_usd: float | None) -> None:
+        """`key`'s attempt ended: its reservation gives way to what it spent."""
+        self.reserved.pop(key, None)
+        self.spent(cost_usd)
 
     def may_start(self) -> bool:
         budget = self.rails.run_budget_usd
-        if budget is not None and self.spent_usd >= budget:
+        if budget is not None and self.spent_usd >= budget:  # reservations wait, never trip
             self._trip(
                 GuardrailRule.RUN_BUDGET,
                 f"the run spent ${self.spent_usd:.4f} of its ${budget:.2f} budget;"

@@ -66,8 +66,21 @@ class FeaturePipeline:
     def skip(self, feature_id: FeatureId, because: FeatureId) -> None:
         self.journal.skipped(feature_id, because)
 
+    def admit(self, feature_id: FeatureId) -> bool:
+        """Reserve the feature's first attempt's max_budget_usd against the run budget."""
+        feature = self.plan.by_id[feature_id]
+        profile_name = self.plan.profile_for(feature, self.ctx.options.profile)
+        budget = self.plan.resolve_profile(profile_name).max_budget_usd
+        return self.ctx.guard.reserve(feature_id, budget)
+
     async def run_feature(self, feature_id: FeatureId) -> None:
         """Attempt the feature until it succeeds or runs out of attempts."""
+        try:
+            await self._run_feature(feature_id)
+        finally:
+            self.ctx.guard.settle(feature_id, None)  # what is left of its reservation
+
+    async def _run_feature(self, feature_id: FeatureId) -> None:
         feature = self.plan.by_id[feature_id]
         profile_name = self.plan.profile_for(feature, self.ctx.options.profile)
         feedback: str | None = None
@@ -82,7 +95,10 @@ class FeaturePipeline:
             if record is None:
                 return  # someone else has it, or it is no longer waiting
             from_states, tries = IN_FLIGHT, tries + 1
-            failure = await self._attempt(Attempt(self.ctx, feature, record, profile, feedback))
+            attempt = Attempt(self.ctx, feature, record, profile, feedback)
+            failure = await self._attempt(attempt)
+            if self._throttled(attempt):
+                return  # back to pending: it starts again when the quota or the slots allow
             if failure is None:
                 self.ctx.guard.succeeded()
                 break
@@ -90,6 +106,8 @@ class FeaturePipeline:
             if tries < max_attempts and retry and self.may_dispatch():
                 profile_name = profile.escalate_to or profile_name
                 feedback = failure.feedback
+                budget = self.plan.resolve_profile(profile_name).max_budget_usd
+                self.ctx.guard.reserve(feature_id, budget, wait=False)
                 self.journal.emit(
                     Retry(
                         run_id=self.journal.run_id,
@@ -105,6 +123,23 @@ class FeaturePipeline:
             break
         duration_s = round(time.monotonic() - started, 3)
         self.journal.update(feature_id, FeatureUpdate(duration_s=duration_s))
+
+    def _throttled(self, attempt: Attempt) -> bool:
+        """Tell the throttle how the agent ended. An attempt stopped by a spent quota or a
+        rate limit is no failure: the feature goes back to pending (the throttle may then
+        stop the run, resumable, if the wait is too long)."""
+        result = attempt.result
+        if result is None:
+            return False  # the agent never ran
+        if result.ok or not result.rate_limited:
+            self.ctx.throttle.ran_clean()
+            return False
+        self.journal.store.reset([attempt.fid])
+        if result.resets_at is not None:
+            self.ctx.throttle.quota_spent(attempt.fid, result.resets_at, result.detail or "")
+        else:
+            self.ctx.throttle.rate_limited(attempt.fid)
+        return True
 
     def _claim(
         self, feature_id: FeatureId, profile: ResolvedProfile, from_states: tuple[FeatureState, ...]
@@ -180,10 +215,13 @@ class FeaturePipeline:
 
     def _close(self, attempt: Attempt, failure: Failure | None) -> None:
         result = attempt.result
+        outcome = AttemptOutcome.OK if failure is None else AttemptOutcome.FAILED
+        if failure is not None and result is not None and result.rate_limited:
+            outcome = AttemptOutcome.INTERRUPTED  # by a quota or a rate limit: no failure
         self.journal.store.finish_attempt(
             attempt.fid,
             attempt.n,
-            outcome=AttemptOutcome.OK if failure is None else AttemptOutcome.FAILED,
+            outcome=outcome,
             reason=None if failure is None else failure.reason,
             detail=None if failure is None else failure.detail,
             head_commit=None if failure is None else attempt.head,

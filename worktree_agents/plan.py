@@ -223,6 +223,8 @@ class Guardrails(_Model):
     protected_paths: list[Annotated[str, Field(min_length=1)]] = []
     stop_after_failures: int | None = Field(default=None, ge=1)
     retry_conflicts: bool = False
+    # How long a run waits for a spent quota to reset before it stops, resumable.
+    max_quota_wait: Duration = 1800.0
 
 
 class Feature(_Model):

@@ -18,10 +18,12 @@ from worktree_agents.events import (
     FeatureFailed,
     GuardrailTripped,
     Merged,
+    QuotaWait,
     Retry,
     RunFinished,
     RunStarted,
     Skipped,
+    SlotsChanged,
     ToolDenied,
     Uncommitted,
     VerifyFinished,
@@ -82,6 +84,14 @@ def describe(event: Event) -> str | None:  # noqa: C901 - one flat case per even
             return f"warning: {UNCOMMITTED_WARNING}: {', '.join(event.paths)}"
         case WorkSaved():
             return f"{event.feature_id}: kept work found on its branch as {event.ref}"
+        case QuotaWait():
+            until = time.strftime("%H:%M", time.localtime(event.until))
+            if event.gave_up:
+                return f"quota spent until {until}: {event.detail}"
+            return f"quota spent until {until}; waiting ({event.feature_id}: {event.detail})"
+        case SlotsChanged():
+            why = "rate limited" if event.reason == "rate_limit" else "no rate limit lately"
+            return f"{why}: {event.slots} agents at once (was {event.was})"
         case RunFinished():
             return (
                 f"run finished ({event.status}): {event.merged} merged, {event.failed} failed,"

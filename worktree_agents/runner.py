@@ -39,6 +39,7 @@ from worktree_agents.reaper import adopting
 from worktree_agents.recovery import IN_FLIGHT, recover
 from worktree_agents.scheduler import SchedulerHooks, run_schedule
 from worktree_agents.store import RunStatus, Store
+from worktree_agents.throttle import QuotaWaitTooLong, Throttle
 from worktree_agents.worktrees import WorktreeManager
 
 __all__ = ["Orchestrator", "RunOptions", "RunOutcome", "new_run_id"]
@@ -92,8 +93,8 @@ class Orchestrator:
             interrupted = False
             try:
                 asyncio.run(self._schedule(context, graph, checked.slots))
-            except (KeyboardInterrupt, asyncio.CancelledError):
-                interrupted = True
+            except (KeyboardInterrupt, asyncio.CancelledError, QuotaWaitTooLong):
+                interrupted = True  # a quota that resets too late stops the run, resumable
             duration = time.monotonic() - started
             return self._finish(context, checked, duration, interrupted)
 
@@ -131,6 +132,9 @@ class Orchestrator:
             coordinator=coordinator,
             guard=guard,
             fence_files=FilesFence(self.repo, journal, checked.worktree_root),
+            throttle=Throttle(
+                run_id, checked.slots, self.plan.guardrails.max_quota_wait, journal.emit
+            ),
         )
         journal.emit(
             RunStarted(
@@ -167,6 +171,9 @@ class Orchestrator:
             skip=pipeline.skip,
             may_dispatch=pipeline.may_dispatch,
             ready=pipeline.ready,
+            admit=pipeline.admit,
+            capacity=context.throttle.capacity,
+            hold=context.throttle.hold,
         )
         async with adopting():  # orphans of agents come to wta, not init
             await run_schedule(graph, slots, hooks, self.options.satisfied)

@@ -20,6 +20,8 @@ from worktree_agents.dag import (
 )
 from worktree_agents.domain import FeatureId, FeatureState
 
+MANY = 1 << 30  # no limit beyond the slots
+
 
 @dataclass(frozen=True)
 class SchedulerHooks:
@@ -29,7 +31,10 @@ class SchedulerHooks:
     terminal state (it must record that state before returning); `skip` marks a feature
     skipped because of `dependency`; `ready` is told once when a feature becomes ready;
     `may_dispatch` is consulted before each start (the run budget and the circuit breaker
-    say no through it).
+    say no through it); `admit` is asked for the feature about to start, and may reserve
+    for it (the run budget's reservation: no means "not now"); `capacity` is how many may
+    run at once now (at most `slots`; rate limits lower it); `hold` is how many seconds
+    until anything new may start (a spent quota): the loop waits rather than ending.
     """
 
     states: Callable[[], Mapping[FeatureId, FeatureState]]
@@ -37,6 +42,9 @@ class SchedulerHooks:
     skip: Callable[[FeatureId, FeatureId], None]
     may_dispatch: Callable[[], bool] = lambda: True
     ready: Callable[[FeatureId], None] = lambda _: None
+    admit: Callable[[FeatureId], bool] = lambda _: True
+    capacity: Callable[[], int] = lambda: MANY
+    hold: Callable[[], float] = lambda: 0.0
 
 
 async def run_schedule(
@@ -67,13 +75,17 @@ async def run_schedule(
                 if feature not in announced:
                     announced.add(feature)
                     hooks.ready(feature)
-            for feature in waiting:
-                if len(running) >= slots or not hooks.may_dispatch():
-                    break
-                running[feature] = asyncio.create_task(hooks.start(feature), name=feature)
-            if not running:
+            hold = hooks.hold() if waiting else 0.0
+            if hold <= 0:
+                _start(waiting, running, min(slots, hooks.capacity()), hooks)
+            if not running and hold <= 0:
                 return
-            finished, _ = await asyncio.wait(running.values(), return_when=asyncio.FIRST_COMPLETED)
+            if not running:
+                await asyncio.sleep(hold)
+                continue
+            finished, _ = await asyncio.wait(
+                running.values(), timeout=hold or None, return_when=asyncio.FIRST_COMPLETED
+            )
             for task in finished:
                 del running[FeatureId(task.get_name())]
                 task.result()  # re-raise a crash in a feature's pipeline
@@ -82,3 +94,16 @@ async def run_schedule(
             task.cancel()
         if running:
             await asyncio.gather(*running.values(), return_exceptions=True)
+
+
+def _start(
+    waiting: list[FeatureId],
+    running: dict[FeatureId, asyncio.Task[None]],
+    limit: int,
+    hooks: SchedulerHooks,
+) -> None:
+    """Start waiting features, most critical first, while a slot is free and the hooks allow."""
+    for feature in waiting:
+        if len(running) >= limit or not hooks.may_dispatch() or not hooks.admit(feature):
+            break
+        running[feature] = asyncio.create_task(hooks.start(feature), name=feature)

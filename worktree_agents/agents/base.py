@@ -137,6 +137,10 @@ class AgentResult:
     model: str | None = None
     usage: TokenUsage | None = None
     cost_estimated: bool = False  # some of cost_usd is estimated from token usage
+    # It failed on a rate limit or a spent quota (no failure of the feature: throttle.py);
+    # `resets_at` is when the quota resets, as a Unix time, when the API said.
+    rate_limited: bool = False
+    resets_at: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -22,6 +22,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import AsyncGenerator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar, cast
 
@@ -169,11 +170,13 @@ class ClaudeAgent(AgentBackend):
     def __init__(
         self,
         *,
-        rate_limit_backoff_s: Sequence[float] = RATE_LIMIT_BACKOFF_S,
-        start_spacing_s: float = START_SPACING_S,
+        rate_limit_backoff_s: Sequence[float] | None = None,
+        start_spacing_s: float | None = None,
     ) -> None:
-        self.rate_limit_backoff_s = tuple(rate_limit_backoff_s)
-        self.start_spacing_s = start_spacing_s
+        # the module's values are read here, not bound as defaults, so a test can shorten them
+        backoff = RATE_LIMIT_BACKOFF_S if rate_limit_backoff_s is None else rate_limit_backoff_s
+        self.rate_limit_backoff_s = tuple(backoff)
+        self.start_spacing_s = START_SPACING_S if start_spacing_s is None else start_spacing_s
 
     async def run(self, task: AgentTask) -> AgentResult:
         started = time.monotonic()
@@ -211,14 +214,14 @@ class ClaudeAgent(AgentBackend):
             if killed_for is not None:
                 return killed(killed_for, profile.timeout_s, profile.idle_timeout_s)
             verdict = transcript.verdict()
-            if not verdict.rate_limited:
-                return verdict
+            if not verdict.rate_limited or verdict.resets_at is not None:
+                return verdict  # a spent quota is waited for by the run (throttle.py)
             if attempt.tries >= tries:
-                return Verdict(verdict.reason, f"{verdict.detail} ({tries} tries)")
+                return replace(verdict, detail=f"{verdict.detail} ({tries} tries)")
             delay = self.rate_limit_backoff_s[attempt.tries - 1]
             wait = delay * (1 + random.random() * JITTER)
             if time.monotonic() + wait >= deadline:
-                return Verdict(verdict.reason, f"{verdict.detail} (no time left to try again)")
+                return replace(verdict, detail=f"{verdict.detail} (no time left to try again)")
             transcript.log(
                 f"{NOTE_PREFIX}{verdict.detail}; trying again in about {format_seconds(delay)} "
                 f"(try {attempt.tries + 1} of {tries})"

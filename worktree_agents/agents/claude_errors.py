@@ -7,8 +7,9 @@ returns the verdict. It starts nothing and writes nothing.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from claude_agent_sdk import (
     CLIConnectionError,
@@ -20,6 +21,7 @@ from claude_agent_sdk import (
 from claude_agent_sdk._errors import MessageParseError
 
 from worktree_agents.agents.base import format_seconds
+from worktree_agents.agents.quota_text import reset_time
 from worktree_agents.domain import FailureReason
 from worktree_agents.process import KillReason
 from worktree_agents.text import first_line
@@ -68,15 +70,19 @@ class TryFacts:
     blocked: str | None = None  # the reason the agent gave to report_blocked
     max_turns: int | None = None  # the profile's limits
     max_budget_usd: float | None = None
+    resets_at: float | None = None  # a rejected rate_limit_event's reset time (Unix time)
+    now: float = field(default_factory=time.time)  # what a reset "at 14:05" is after
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """How a try ended: `reason` None is success; `rate_limited` says another try may work."""
+    """How a try ended: `reason` None is success; `rate_limited` says another try may work,
+    and `resets_at`, when the quota it hit resets (a Unix time), when that is known."""
 
     reason: FailureReason | None
     detail: str | None
     rate_limited: bool = False
+    resets_at: float | None = None
 
 
 def error_text(result: ResultFacts | None, stderr_last: str | None) -> str:
@@ -106,7 +112,13 @@ def classify(facts: TryFacts) -> Verdict:
         return Verdict(FailureReason.BUDGET, f"stopped at the budget after spending {spent}{limit}")
     if result is not None and not result.is_error:
         return Verdict(None, None)
-    detail, rate_limited = _error_detail(facts, error_text(result, facts.stderr_last))
+    text = error_text(result, facts.stderr_last)
+    resets_at = facts.resets_at or (reset_time(text, facts.now) if result is not None else None)
+    if resets_at is not None:
+        until = time.strftime("%H:%M", time.localtime(resets_at))
+        detail = f"quota spent until {until} ({text})"
+        return Verdict(FailureReason.AGENT_ERROR, detail, rate_limited=True, resets_at=resets_at)
+    detail, rate_limited = _error_detail(facts, text)
     return Verdict(FailureReason.AGENT_ERROR, detail, rate_limited)
 
 

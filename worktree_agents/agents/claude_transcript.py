@@ -98,6 +98,7 @@ class Transcript:
         # The usage of the current try's assistant messages, by message id (the CLI sends a
         # message once per content block, each with its usage so far): (model, usage).
         self.try_usage: dict[str, tuple[str, TokenUsage]] = {}
+        self.resets_at: float | None = None  # a rejected rate_limit_event's reset time
 
     def log(self, line: str) -> None:
         self._log.write(self.redact(line).rstrip("\n") + "\n")
@@ -113,6 +114,7 @@ class Transcript:
         self.result = None
         self.api_errors = set()
         self.exception = None
+        self.resets_at = None
         self.last_message = time.monotonic()
         self.try_usage = {}
 
@@ -183,6 +185,8 @@ class Transcript:
             if info.status != "allowed":
                 resets = f", resets at {info.resets_at}" if info.resets_at else ""
                 self.log(f"{NOTE_PREFIX}rate limit: {info.status}{resets}")
+            if info.status == "rejected" and info.resets_at:
+                self.resets_at = float(info.resets_at)
         elif isinstance(message, ResultMessage):
             self.result = message
             self.session_id = message.session_id or self.session_id
@@ -257,6 +261,7 @@ class Transcript:
                 blocked=self.blocked,
                 max_turns=profile.max_turns,
                 max_budget_usd=profile.max_budget_usd,
+                resets_at=self.resets_at,
             )
         )
 
@@ -278,4 +283,6 @@ class Transcript:
             model=self.model,
             usage=self.usage,
             cost_estimated=self.cost_estimated,
+            rate_limited=verdict.rate_limited and not ok,
+            resets_at=verdict.resets_at,
         )
