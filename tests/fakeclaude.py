@@ -422,7 +422,55 @@ def chatty(fake: Fake) -> None:
     fake.finish(0)
 
 
+def claimed_number(fake: Fake) -> int:
+    """This run's number among the runs of one state directory, race-free (mkdir is atomic),
+    for scenarios whose CLIs start at the same time."""
+    n = 1
+    while True:
+        try:
+            (fake.state / f"claim.{n}").mkdir()
+            return n
+        except FileExistsError:
+            n += 1
+
+
+def write_feature_file(fake: Fake) -> None:
+    """Writes `<feature>.txt` and succeeds, after FAKE_CLAUDE_SLEEP seconds (0 by default)."""
+    time.sleep(float(os.environ.get("FAKE_CLAUDE_SLEEP", "0")))
+    Path(f"{os.environ['WTA_FEATURE_ID']}.txt").write_text("written by the fake\n")
+    fake.assistant(text("Done."))
+    fake.result("success", turns=1, cost=0.01, text="Done.")
+    fake.finish(0)
+
+
+def quota_once(fake: Fake) -> None:
+    """The first run hits a subscription's usage limit, as Claude Code reports it: a rejected
+    rate_limit_event resetting FAKE_CLAUDE_RESET_S seconds from now, then a 429 result. Later
+    runs write the feature's file."""
+    if claimed_number(fake) > 1:
+        write_feature_file(fake)
+    resets_at = int(time.time() + float(os.environ["FAKE_CLAUDE_RESET_S"]))
+    info = {"status": "rejected", "resetsAt": resets_at, "rateLimitType": "five_hour"}
+    event = {"type": "rate_limit_event", "rate_limit_info": info, "uuid": "rl-1"}
+    fake.send({**event, "session_id": SESSION})
+    message = "You've hit your limit"
+    fake.assistant(text(message), error="rate_limit")
+    fake.result("success", turns=1, cost=0.0, text=message, is_error=True, api_error_status=429)
+    fake.finish(1)
+
+
+def rate_limited_first(fake: Fake) -> None:
+    """The first FAKE_CLAUDE_LIMITED runs are rate limited (429, no reset time); later runs
+    write the feature's file."""
+    if claimed_number(fake) <= int(os.environ["FAKE_CLAUDE_LIMITED"]):
+        rate_limited(fake)
+    write_feature_file(fake)
+
+
 SCENARIOS = {
+    "write_feature_file": write_feature_file,
+    "quota_once": quota_once,
+    "rate_limited_first": rate_limited_first,
     "fenced": fenced,
     "chatty": chatty,
     "second_try": second_try,

@@ -4,12 +4,13 @@ releases one at a time, so every run's log of hook calls is exact and determinis
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 from planutil import WAIT_LIMIT, FakeRun, graph, play
 
-from worktree_agents.domain import FeatureState
-from worktree_agents.scheduler import run_schedule
+from worktree_agents.domain import FeatureId, FeatureState
+from worktree_agents.scheduler import SchedulerHooks, run_schedule
 
 M, D, F = FeatureState.MERGED, FeatureState.DONE, FeatureState.FAILED
 P, R, S = FeatureState.PENDING, FeatureState.READY, FeatureState.SKIPPED
@@ -301,3 +302,75 @@ def test_nothing_to_do_returns_at_once() -> None:
     asyncio.run(play(run, 2, []))
 
     assert run.log == [END]
+
+
+class Throttled(FakeRun):
+    """FakeRun with the throttle's hooks: a hold (seconds, counted down per look), a
+    capacity, and features that `admit` refuses while anything else runs."""
+
+    def __init__(
+        self, g: object, hold_looks: int = 0, capacity: int = 99, refuse: str = ""
+    ) -> None:
+        super().__init__(g)  # type: ignore[arg-type]
+        self.hold_looks = hold_looks
+        self.cap = capacity
+        self.refuse = refuse
+        self.admitted: list[FeatureId] = []
+
+    def hooks(self) -> SchedulerHooks:
+        return replace(super().hooks(), admit=self.admit, capacity=lambda: self.cap, hold=self.hold)
+
+    def hold(self) -> float:
+        if self.hold_looks == 0:
+            return 0.0
+        self.hold_looks -= 1
+        self.log.append(("hold",))
+        return 0.01
+
+    def admit(self, feature: FeatureId) -> bool:
+        # a started feature's state stays as it was until it ends (FakeRun)
+        others = [f for f in self.admitted if self.states[f] in (P, R)]
+        ok = feature != self.refuse or not others
+        if ok:
+            self.admitted.append(feature)
+        else:
+            self.log.append(("not admitted", feature))
+        return ok
+
+
+def test_a_hold_with_nothing_running_waits_instead_of_ending() -> None:
+    run = Throttled(graph({"a": []}), hold_looks=2)
+
+    asyncio.run(play(run, 2, [("a", M)]))
+
+    assert run.log == [
+        ("ready", "a"), ("hold",), ("hold",), ("start", "a"), ("end", "a", "merged"), END,
+    ]  # fmt: skip
+
+
+def test_capacity_below_the_slots_limits_features_at_once() -> None:
+    run = Throttled(graph({"a": [], "b": [], "c": []}), capacity=1)
+
+    asyncio.run(play(run, 3, [("a", M), ("b", M), ("c", M)]))
+
+    assert run.peak == 1
+    assert [e for e in run.log if e[0] == "start"] == [
+        ("start", "a"),
+        ("start", "b"),
+        ("start", "c"),
+    ]
+
+
+def test_a_feature_not_admitted_waits_for_the_others_to_end() -> None:
+    run = Throttled(graph({"a": [], "b": [], "c": []}), refuse="b")
+
+    asyncio.run(play(run, 3, [("a", M), ("b", M), ("c", M)]))
+
+    assert run.log == [
+        ("ready", "a"), ("ready", "b"), ("ready", "c"),
+        ("not admitted", "b"),  # and c, behind it in priority order, waits too
+        ("start", "a"),
+        ("end", "a", "merged"), ("start", "b"), ("start", "c"),
+        ("end", "b", "merged"), ("end", "c", "merged"),
+        END,
+    ]  # fmt: skip

@@ -88,7 +88,7 @@ def describe(event: Event) -> str | None:  # noqa: C901 - one flat case per even
             until = time.strftime("%H:%M", time.localtime(event.until))
             if event.gave_up:
                 return f"quota spent until {until}: {event.detail}"
-            return f"quota spent until {until}; waiting ({event.feature_id}: {event.detail})"
+            return f"{event.feature_id}: quota spent until {until}; waiting"
         case SlotsChanged():
             why = "rate limited" if event.reason == "rate_limit" else "no rate limit lately"
             return f"{why}: {event.slots} agents at once (was {event.was})"
