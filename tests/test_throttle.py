@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import ValidationError
 
 from worktree_agents.agents.claude_errors import ResultFacts, TryFacts, Verdict, classify
 from worktree_agents.agents.quota_text import reset_time
@@ -128,3 +129,13 @@ def test_reservations_keep_attempts_at_once_within_the_run_budget() -> None:
     assert guard.reserve("d", None) is True  # no max_budget_usd: nothing reserved
     assert guard.reserve("e", 1.0, wait=False) is True  # a retry keeps its place
     assert (guard.spent_usd, guard.reserved) == (0.5, {"c": 1.0, "e": 1.0})
+
+
+def test_max_quota_wait_is_a_duration_of_30_minutes_by_default() -> None:
+    assert (Guardrails().max_quota_wait, Guardrails(max_quota_wait="2h").max_quota_wait) == (
+        1800.0,
+        7200.0,
+    )
+    with pytest.raises(ValidationError) as info:
+        Guardrails(max_quota_wait="soon")
+    assert [e["msg"] for e in info.value.errors()] == ["Value error, 'soon' is not a duration"]
