@@ -132,10 +132,13 @@ def test_reservations_keep_attempts_at_once_within_the_run_budget() -> None:
 
 
 def test_max_quota_wait_is_a_duration_of_30_minutes_by_default() -> None:
-    assert (Guardrails().max_quota_wait, Guardrails(max_quota_wait="2h").max_quota_wait) == (
+    assert (
+        Guardrails().max_quota_wait,
+        Guardrails.model_validate({"max_quota_wait": "2h"}).max_quota_wait,
+    ) == (
         1800.0,
         7200.0,
     )
     with pytest.raises(ValidationError) as info:
-        Guardrails(max_quota_wait="soon")
+        Guardrails.model_validate({"max_quota_wait": "soon"})
     assert [e["msg"] for e in info.value.errors()] == ["Value error, 'soon' is not a duration"]
