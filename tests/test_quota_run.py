@@ -53,7 +53,12 @@ def fake_repo(
     agent = {
         "backend": "claude",
         "cli_path": str(cli),
-        "env": {"FAKE_CLAUDE_SCENARIO": scenario, "FAKE_CLAUDE_STATE": str(state), **env},
+        "env": {
+            "FAKE_CLAUDE_SCENARIO": scenario,
+            "FAKE_CLAUDE_STATE": str(state),
+            "ANTHROPIC_API_KEY": "test-key",  # the pre-flight wants credentials
+            **env,
+        },
         **(extra or {}),
     }
     specs = [Spec(i, {}) for i in ids]
