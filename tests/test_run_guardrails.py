@@ -88,8 +88,10 @@ def test_circuit_breaker_stops_new_features(
     specs = [Spec(f"bad{i}", {f"b{i}.txt": "x\n"}, acceptance=["false"]) for i in range(2)]
     specs.append(Spec("later", {"later.txt": "x\n"}, depends_on=["bad0"]))
     specs.append(Spec("good", {"good.txt": "x\n"}, depends_on=["bad1"]))
-    # slow passes only once the breaker has tripped, so its merge cannot reset the count first
-    tripped = 'grep -qs guardrail_tripped "$(git rev-parse --git-common-dir)"/wta/runs/*.jsonl'
+    # slow passes only once the breaker has tripped, so its merge cannot reset the count
+    # first. The pattern must not match itself: the check's own command is in the events.
+    events = '"$(git rev-parse --git-common-dir)"/wta/runs/*.jsonl'
+    tripped = f'grep -qs "guardrail_trippe[d]" {events}'
     specs.append(Spec("slow", {"slow.txt": "x\n"}, acceptance=[wait_until(tripped, "the trip")]))
     specs.append(Spec("free", {"free.txt": "x\n"}, depends_on=["slow"]))
     settings = "[run]\nmax_parallel = 3\n[guardrails]\nmax_attempts = 1\nstop_after_failures = 2\n"
