@@ -35,7 +35,7 @@ def test_clean_removes_finished_worktrees_only(
     )
     assert wta(repo, "clean", "--all", "--force") == 0
     assert capsys.readouterr().out == "removed 1 worktree: bad\n"
-    assert list(root.iterdir()) == []
+    assert not root.exists()  # the empty <repo>.wta goes with its last worktree
     # branches are kept
     assert git(repo, "branch", "--list", "wta/*", "--format=%(refname:short)").split() == [
         "wta/bad", "wta/integration", "wta/ok",

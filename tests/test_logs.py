@@ -32,7 +32,7 @@ def test_logs_print_the_events_and_a_features_transcript(
             lines[5],
         ]
     )
-    assert lines[0].startswith("run ") and lines[0].endswith(": 1 features, 3 slots")
+    assert lines[0].startswith("run ") and lines[0].endswith(": 1 feature, 3 slots")
     assert lines[3].startswith("a: agent finished in ")
     assert lines[5].startswith("run finished (success): 1 merged, 0 failed, 0 skipped in ")
 

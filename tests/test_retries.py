@@ -50,11 +50,19 @@ def test_retry_keeps_a_persons_work_on_the_feature_branch(
     git(worktree, "commit", "-qm", "my fix")
     mine = git(worktree, "rev-parse", "HEAD")
     (worktree / "edit.txt").write_text("an uncommitted edit\n")
+    git(worktree, "add", "edit.txt")  # staged: someone's work; untracked files are not
+    (worktree / "README.md").write_text("# an edit to a tracked file\n")
+    (worktree / "__pycache__").mkdir()
+    (worktree / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"build output")
 
     assert wta(repo, "run", "--retry-failed") == 1
 
     saved = "refs/wta/saved/a/2"
     assert git(repo, "rev-parse", f"{saved}~1") == mine
+    assert git(repo, "diff", "--name-only", f"{saved}~1", saved).split() == [
+        "README.md",
+        "edit.txt",
+    ]
     assert git(repo, "show", f"{saved}:edit.txt") == "an uncommitted edit"
     events = (repo / ".git" / "wta" / "runs").glob("*.jsonl")
     kinds = [json.loads(line)["kind"] for path in events for line in path.read_text().splitlines()]
