@@ -43,6 +43,8 @@ def run_init(target: Path, source: Path | None, force: bool) -> str:
             f" ({result.done_count} already passing) "
             f"from {source} ({result.source_format}) into {target}"
         )
-    load_plan_text(text, str(target))  # never write a plan that wta itself would reject
+    # never write a plan that wta itself would reject; an import's problems are its source's
+    checked_as = str(target) if source is None else f"{source} (imported; {target} not written)"
+    load_plan_text(text, checked_as)
     write_atomically(target, text)
     return report
