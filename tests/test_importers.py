@@ -82,8 +82,7 @@ def test_features_db_becomes_a_plan(tmp_path: Path) -> None:
 
     assert (result.feature_count, result.done_count, result.source_format) == (6, 1, "features.db")
     assert result.toml_text.splitlines()[0] == (
-        f"# Imported by `wta init --from {db}` from features.db: "
-        "6 features, 1 already passing."
+        f"# Imported by `wta init --from {db}` from features.db: 6 features, 1 already passing."
     )
     assert tomllib.loads(result.toml_text) == {
         "version": 1,
@@ -253,8 +252,7 @@ def test_path_with_uri_characters(tmp_path: Path) -> None:
     db = make_db(tmp_path / "my db #1?.sqlite", AUTOCODER_ROWS[:1])
 
     assert import_plan(db).toml_text.splitlines()[0] == (
-        f"# Imported by `wta init --from {db}` from features.db: "
-        "1 feature, 1 already passing."
+        f"# Imported by `wta init --from {db}` from features.db: 1 feature, 1 already passing."
     )
 
 

@@ -67,3 +67,26 @@ def test_retry_keeps_a_persons_work_on_the_feature_branch(
     events = (repo / ".git" / "wta" / "runs").glob("*.jsonl")
     kinds = [json.loads(line)["kind"] for path in events for line in path.read_text().splitlines()]
     assert kinds.count("work_saved") == 1
+
+
+def test_retry_does_not_save_build_output_of_the_checks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the compile check leaves untracked __pycache__/ in the worktree; that is not work
+    checks = ["python3 -m compileall -q src", "false"]
+    specs = [Spec("a", {"src/a.py": "A = 1\n"}, acceptance=checks)]
+    repo = plan_repo(tmp_path, specs, BASE, "[guardrails]\nmax_attempts = 1\n")
+    assert wta(repo, "run") == 1
+    worktree = tmp_path / "repo.wta" / "a"
+    assert git(worktree, "status", "--porcelain") == "?? src/__pycache__/"
+    capsys.readouterr()
+
+    assert wta(repo, "run", "--retry-failed") == 1
+
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(" ", 1)[1] for line in lines if "kept work" in line] == []
+    assert git(repo, "for-each-ref", "refs/wta/saved/") == ""
+    assert git(repo, "for-each-ref", "--format=%(refname)", "refs/wta/attempts/").split() == [
+        "refs/wta/attempts/a/1",
+        "refs/wta/attempts/a/2",
+    ]
