@@ -186,3 +186,20 @@ def test_wta_alone_prints_the_help(tmp_path: Path) -> None:
 
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr.startswith("Usage: wta [OPTIONS] COMMAND [ARGS]...\n")
+
+
+def test_counts_of_one_are_singular(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    plan = tmp_path / "wta.toml"
+    plan.write_text('[run]\nmax_parallel = 1\n\n[[feature]]\nid = "only"\n', encoding="utf-8")
+
+    assert main(["plan", "--plan", str(plan)]) == 0
+
+    assert capsys.readouterr() == (
+        f"{plan}: 1 feature, 1 wave\n"
+        "  wave 1 (1): only\n"
+        "critical path (1 unit): only\n"
+        "widest wave: wave 1, 1 feature\n"
+        "max_parallel = 1: the widest wave (wave 1) fills its one slot; no schedule finishes"
+        " in under 1 unit of work (critical path 1; total work 1 over 1 slot = 1).\n",
+        "",
+    )
