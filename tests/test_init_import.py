@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ SCHEMA = (
 )
 
 
-def make_db(path: Path, rows: list[tuple[object, ...]]) -> Path:
+def make_db(path: Path, rows: Sequence[tuple[object, ...]]) -> Path:
     conn = sqlite3.connect(path)
     try:
         conn.execute(SCHEMA)
