@@ -109,6 +109,7 @@ def test_flags_show_as_plain_flags_in_help(
 
 def test_every_help_names_no_bool_type(capsys: pytest.CaptureFixture[str]) -> None:
     commands = ["init", "plan", "run", "status", "show", "diff", "logs", "clean", "demo"]
+    commands += ["sync", "merge", "retry"]
     for command in commands:
         assert main([command, "--help"]) == 0
     out = capsys.readouterr().out
