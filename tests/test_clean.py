@@ -35,7 +35,7 @@ def test_clean_removes_finished_worktrees_only(
     )
     assert wta(repo, "clean", "--all", "--force") == 0
     assert capsys.readouterr().out == "removed 1 worktree: bad\n"
-    assert list(root.iterdir()) == []
+    assert not root.exists()  # the empty <repo>.wta goes with its last worktree
     # branches are kept
     assert git(repo, "branch", "--list", "wta/*", "--format=%(refname:short)").split() == [
         "wta/bad", "wta/integration", "wta/ok",
@@ -55,3 +55,22 @@ def test_clean_removes_a_detached_feature_worktree(
 
     assert capsys.readouterr().out == "removed 1 worktree: a\n"
     assert not worktree.exists()
+
+
+def test_clean_keeps_a_worktree_root_that_holds_something_else(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = plan_repo(tmp_path, [Spec("a", {"a.txt": "a\n"})], BASE)
+    assert wta(repo, "run") == 0
+    root = tmp_path / "repo.wta"
+    (root / "notes.txt").write_text("mine\n")
+    capsys.readouterr()
+
+    assert wta(repo, "clean") == 0
+
+    assert capsys.readouterr().out == "removed 1 worktree: a\n"
+    assert sorted(p.name for p in root.iterdir()) == ["notes.txt"]
+    (root / "notes.txt").unlink()
+    assert wta(repo, "clean") == 0  # an empty root left from before goes too
+    assert capsys.readouterr().out == "removed 0 worktrees\n"
+    assert not root.exists()

@@ -182,9 +182,11 @@ def test_plan_json(diamond: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_unknown_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "plan", "--bogus")
-    assert (code, out) == (2, "")
-    assert err.splitlines()[-1] == "Error: No such option: --bogus"
+    assert run(capsys, "plan", "--bogus") == (
+        2,
+        "",
+        "wta: error: No such option: --bogus; see `wta plan --help`\n",
+    )
 
 
 def test_unexpected_exception_writes_crash_log(

@@ -82,8 +82,7 @@ def test_features_db_becomes_a_plan(tmp_path: Path) -> None:
 
     assert (result.feature_count, result.done_count, result.source_format) == (6, 1, "features.db")
     assert result.toml_text.splitlines()[0] == (
-        "# Imported by `wta init --from features.db` from features.db: "
-        "6 features, 1 already passing."
+        f"# Imported by `wta init --from {db}` from features.db: 6 features, 1 already passing."
     )
     assert tomllib.loads(result.toml_text) == {
         "version": 1,
@@ -157,10 +156,11 @@ def test_features_db_keys_come_in_plan_order(tmp_path: Path) -> None:
     text = import_plan(db).toml_text
 
     assert text == (
-        "# Imported by `wta init --from features.db` from features.db: "
+        f"# Imported by `wta init --from {db}` from features.db: "
         "2 features, 1 already passing.\n"
         "version = 1\n"
         "\n"
+        "# features.db id 1\n"
         "[[feature]]\n"
         'id = "database-schema"\n'
         'title = "Database schema"\n'
@@ -174,6 +174,7 @@ def test_features_db_keys_come_in_plan_order(tmp_path: Path) -> None:
         "]\n"
         "done = true\n"
         "\n"
+        "# features.db id 2\n"
         "[[feature]]\n"
         'id = "user-login"\n'
         'title = "User login"\n'
@@ -207,7 +208,7 @@ def test_features_db_without_dependencies_column_and_with_loose_values(tmp_path:
     result = import_plan(db)
 
     assert result.toml_text.splitlines()[0] == (
-        "# Imported by `wta init --from old.db` from features.db: 2 features, 1 already passing."
+        f"# Imported by `wta init --from {db}` from features.db: 2 features, 1 already passing."
     )
     assert tomllib.loads(result.toml_text) == {
         "version": 1,
@@ -251,8 +252,7 @@ def test_path_with_uri_characters(tmp_path: Path) -> None:
     db = make_db(tmp_path / "my db #1?.sqlite", AUTOCODER_ROWS[:1])
 
     assert import_plan(db).toml_text.splitlines()[0] == (
-        "# Imported by `wta init --from my db #1?.sqlite` from features.db: "
-        "1 feature, 1 already passing."
+        f"# Imported by `wta init --from {db}` from features.db: 1 feature, 1 already passing."
     )
 
 
@@ -290,7 +290,7 @@ def test_feature_list_json_becomes_a_plan(tmp_path: Path) -> None:
         "feature_list.json",
     )
     assert result.toml_text.splitlines()[0] == (
-        "# Imported by `wta init --from feature_list.json` from feature_list.json: "
+        f"# Imported by `wta init --from {path}` from feature_list.json: "
         "5 features, 1 already passing."
     )
     assert tomllib.loads(result.toml_text) == {
@@ -336,7 +336,7 @@ def test_feature_list_json_becomes_a_plan(tmp_path: Path) -> None:
                 "done": False,
             },
             {
-                "id": "feature-1",
+                "id": "feature-5",  # item 5 of the list: the source's own id
                 "title": "¿¿¿",
                 "description": "¿¿¿",
                 "depends_on": [],

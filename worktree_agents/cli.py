@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import sys
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer._click.exceptions import NoArgsIsHelpError
 from typer.exceptions import TyperException
 
 from worktree_agents import __version__
 from worktree_agents.commands.plan import PlanFormat
 from worktree_agents.crashlog import write_crash_log
-from worktree_agents.errors import ExitCode, WtaError
+from worktree_agents.errors import ExitCode, UsageError, WtaError
 from worktree_agents.output import envelope, error_entries, error_entry, print_error, print_json
 from worktree_agents.plan_load import default_plan_path
 
@@ -22,13 +24,17 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: a flag shows as `--json`, not `--json <bool>`
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 PlanOption = Annotated[
     Path | None,
-    typer.Option("--plan", help="The plan file (default: wta.toml at the repository root)."),
+    typer.Option(
+        "--plan", metavar="PATH", help="The plan file (default: wta.toml at the repository root)."
+    ),
 ]
+FeatureArgument = Annotated[str, typer.Argument(metavar="ID", help="Feature id.")]
 
 
 class _JsonMode:
@@ -80,31 +86,53 @@ def init(
 def plan_command(
     plan: PlanOption = None,
     fmt: Annotated[
-        PlanFormat, typer.Option("--format", help="Output format.", case_sensitive=False)
-    ] = PlanFormat.TEXT,
+        PlanFormat | None,
+        typer.Option("--format", help="Output format (default: text).", case_sensitive=False),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
 ) -> int:
     """Validate the plan, then show waves, the critical path, and what would run."""
     from worktree_agents.commands.plan import run_plan
 
-    if fmt is PlanFormat.JSON:
+    if as_json and fmt not in (None, PlanFormat.JSON):
+        raise UsageError(f"--json and --format {fmt.value} contradict each other; give one")
+    chosen = PlanFormat.JSON if as_json else fmt or PlanFormat.TEXT
+    if chosen is PlanFormat.JSON:
         _JsonMode.command = "plan"
-    return run_plan(_plan_path(plan), fmt)
+    return run_plan(_plan_path(plan), chosen)
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the JSON envelope on stdout.")]
+
+
+def _feature_ids(values: list[str] | None) -> tuple[str, ...]:
+    """`--only a,b --only c` as ("a", "b", "c"), each once, in the order given."""
+    ids: list[str] = []
+    for value in values or ():
+        parts = [part.strip() for part in value.split(",")]
+        if not all(parts):
+            raise UsageError(f"--only {value!r} has an empty feature id; write --only a,b")
+        ids += parts
+    return tuple(dict.fromkeys(ids))
 
 
 @app.command()
 def run(
     plan: PlanOption = None,
     parallel: Annotated[
-        int | None, typer.Option("--parallel", min=1, help="Slots: agents at once.")
+        int | None, typer.Option("--parallel", min=1, metavar="N", help="Slots: agents at once.")
     ] = None,
     only: Annotated[
-        list[str] | None, typer.Option("--only", help="Run only these features (repeatable).")
+        list[str] | None,
+        typer.Option(
+            "--only",
+            metavar="ID[,ID..]",
+            help="Run only these features (comma-separated, or repeated).",
+        ),
     ] = None,
     profile: Annotated[
-        str | None, typer.Option("--profile", help="Run every feature on this profile.")
+        str | None,
+        typer.Option("--profile", metavar="P", help="Run every feature on this profile."),
     ] = None,
     no_merge: Annotated[
         bool, typer.Option("--no-merge", help="Verify on branches; integrate nothing.")
@@ -123,7 +151,7 @@ def run(
         _JsonMode.command = "run"
     options = RunOptions(
         parallel=parallel,
-        only=tuple(FeatureId(o) for o in only or ()),
+        only=tuple(FeatureId(o) for o in _feature_ids(only)),
         profile=profile,
         no_merge=no_merge,
         retry_failed=retry_failed,
@@ -142,9 +170,7 @@ def status(plan: PlanOption = None, as_json: JsonOption = False) -> int:
 
 
 @app.command()
-def show(
-    feature: Annotated[str, typer.Argument(help="Feature id.")], plan: PlanOption = None
-) -> int:
+def show(feature: FeatureArgument, plan: PlanOption = None) -> int:
     """One feature in full: state, attempts, logs, conflict report."""
     from worktree_agents.commands.status import run_show
 
@@ -152,9 +178,7 @@ def show(
 
 
 @app.command()
-def diff(
-    feature: Annotated[str, typer.Argument(help="Feature id.")], plan: PlanOption = None
-) -> int:
+def diff(feature: FeatureArgument, plan: PlanOption = None) -> int:
     """A feature's diff: as integrated if merged, else its branch against its base."""
     from worktree_agents.commands.status import run_diff
 
@@ -164,17 +188,29 @@ def diff(
 @app.command()
 def logs(
     feature: Annotated[
-        str | None, typer.Argument(help="Feature id (default: the run's events).")
+        str | None, typer.Argument(metavar="ID", help="Feature id (default: the run's events).")
     ] = None,
     plan: PlanOption = None,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing while a run is going.")
     ] = False,
+    run_id: Annotated[
+        str | None, typer.Option("--run", metavar="RUN", help="This run's events.")
+    ] = None,
+    list_runs: Annotated[
+        bool, typer.Option("--runs", help="List the recorded runs: id, start, status, features.")
+    ] = False,
 ) -> int:
     """The latest run's events, or one feature's latest attempt log."""
-    from worktree_agents.commands.status import run_logs
+    from worktree_agents.commands.status import run_list_runs, run_logs
 
-    return run_logs(Path.cwd(), _plan_path(plan), feature, follow)
+    if list_runs:
+        if feature is not None or run_id is not None or follow:
+            raise UsageError("--runs lists the runs; give it alone, without an ID, --run or -f")
+        return run_list_runs(Path.cwd(), _plan_path(plan))
+    if feature is not None and run_id is not None:
+        raise UsageError("give a feature ID or --run RUN, not both")
+    return run_logs(Path.cwd(), _plan_path(plan), feature, follow, run_id)
 
 
 @app.command()
@@ -234,7 +270,10 @@ def retry(
 @app.command()
 def demo(
     directory: Annotated[
-        Path | None, typer.Option("--dir", help="Create the sample repository here (new or empty).")
+        Path | None,
+        typer.Option(
+            "--dir", metavar="DIR", help="Create the sample repository here (new or empty)."
+        ),
     ] = None,
     as_json: JsonOption = False,
 ) -> int:
@@ -254,9 +293,32 @@ def _json_command(args: list[str]) -> str | None:
     command = next((a for a in args if a in JSON_COMMANDS), None)
     wants = "--json" in args or any(
         a == "--format=json" or (a == "--format" and b.lower() == "json")
-        for a, b in zip(args, [*args[1:], ""], strict=True)
+        for a, b in pairwise([*args, ""])
     )
     return command if wants else None
+
+
+def _parser_error(exc: TyperException, args: list[str]) -> int:
+    """The parser's message as wta's own error (an envelope, when JSON was asked for), never
+    click's usage box: every command's parser errors pass through here."""
+    if isinstance(exc, NoArgsIsHelpError):  # `wta` alone: the help is the answer
+        exc.show()
+        return ExitCode.USAGE
+    message = exc.format_message()
+    if _JsonMode.command is not None:
+        error = error_entry("UsageError", message)
+        print_json(envelope(_JsonMode.command, ExitCode.USAGE, None, [error]))
+        return ExitCode.USAGE
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        command = ctx.command_path
+    else:  # some parser errors carry no context: the command is the first known name
+        names = {c.name or getattr(c.callback, "__name__", "") for c in app.registered_commands}
+        command = " ".join(["wta", *[a for a in args if a in names][:1]])
+    message = message.rstrip(".")
+    joint = " See" if message.endswith("?") else "; see"  # after "Did you mean 'logs'?"
+    sys.stderr.write(f"wta: error: {message}{joint} `{command} --help`\n")
+    return ExitCode.USAGE
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -270,17 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         sys.stderr.write("wta: interrupted\n")
         return ExitCode.INTERRUPTED
-    except TyperException as exc:  # a usage error: click's message, with the usage line
-        if _JsonMode.command is not None:
-            error = error_entry("UsageError", exc.format_message())
-            print_json(envelope(_JsonMode.command, ExitCode.USAGE, None, [error]))
-            return ExitCode.USAGE
-        show = getattr(exc, "show", None)
-        if callable(show):
-            show()
-        else:
-            sys.stderr.write(f"wta: error: {exc.format_message()}\n")
-        return ExitCode.USAGE
+    except TyperException as exc:  # the parser's error: an unknown option, a bad value
+        return _parser_error(exc, args)
     except WtaError as exc:
         if _JsonMode.command is not None:
             print_json(envelope(_JsonMode.command, exc.exit_code, None, error_entries(exc)))

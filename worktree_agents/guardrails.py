@@ -14,6 +14,7 @@ from unidiff.patch import PatchedFile, PatchSet
 from worktree_agents.domain import CommitSha, GuardrailRule
 from worktree_agents.git import GitRepo
 from worktree_agents.plan import Guardrails
+from worktree_agents.text import plural
 
 # A path in git never contains "//", so these prefixes make every `diff --git` header
 # split in exactly one place, even for paths containing " b/" (which trips unidiff
@@ -146,7 +147,7 @@ def check_diff(stats: DiffStats, guardrails: Guardrails) -> list[Violation]:
     violations: list[Violation] = []
     max_files = guardrails.max_changed_files
     if max_files is not None and stats.files_changed > max_files:
-        detail = f"changed {stats.files_changed} files; the limit is {max_files}"
+        detail = f"changed {plural(stats.files_changed, 'file')}; the limit is {max_files}"
         violations.append(
             Violation(GuardrailRule.MAX_CHANGED_FILES, f"{detail} (max_changed_files)")
         )
@@ -317,7 +318,8 @@ class RunGuard:
         if limit is not None and self.failures_in_a_row >= limit:
             self._trip(
                 GuardrailRule.STOP_AFTER_FAILURES,
-                f"{self.failures_in_a_row} features failed in a row; no new feature starts",
+                f"{plural(self.failures_in_a_row, 'feature')} failed in a row;"
+                " no new feature starts",
             )
 
     def _trip(self, rule: GuardrailRule, detail: str) -> None:

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import networkx as nx
 import tomli_w
 
 from worktree_agents.errors import UsageError
-from worktree_agents.text import show
+from worktree_agents.text import cut_at_word, plural, show
 
 DB_FORMAT = "features.db"
 JSON_FORMAT = "feature_list.json"
@@ -38,6 +39,9 @@ _SELECT_WITH_DEPS = _SELECT.format("dependencies")
 _SELECT_WITHOUT_DEPS = _SELECT.format("NULL")
 
 _T = TypeVar("_T")
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
+# a period that ends no sentence: "e.g.", "i.e.", "U.S.", "vs."
+_ABBREVIATION = re.compile(r"(?:\b\w\.\w\.|\b(?:[Vv]s|cf|approx|incl|etc)\.)$")
 
 
 @dataclass(frozen=True)
@@ -72,28 +76,30 @@ def import_plan(path: Path) -> ImportResult:
     if not features:
         raise UsageError(f"{path}: holds no features. Nothing to import; add features first.")
     done_count = sum(feature.done for feature in features)
-    noun = "feature" if len(features) == 1 else "features"
     header = (
-        f"# Imported by `wta init --from {_printable(path.name)}` from {source_format}: "
-        f"{len(features)} {noun}, {done_count} already passing.\n"
+        f"# Imported by `wta init --from {_printable(str(path))}` from {source_format}: "
+        f"{plural(len(features), 'feature')}, {done_count} already passing.\n"
     )
     return ImportResult(
-        toml_text=header + tomli_w.dumps(_plan_document(features), multiline_strings=True),
+        toml_text=header + _plan_text(features, source_format),
         feature_count=len(features),
         done_count=done_count,
         source_format=source_format,
     )
 
 
-def slugify(text: str, taken: set[str]) -> str:
+def slugify(text: str, taken: set[str], key: int | None = None) -> str:
     """A readable feature id for `text`, not in `taken`; the id is added to `taken`.
 
     The id matches `[a-z0-9][a-z0-9-]*`, is at most MAX_SLUG characters long, and so is
-    always a valid git ref component. Text with nothing to keep becomes `feature-<n>`.
+    always a valid git ref component. Text with nothing to keep becomes `feature-<key>`, the
+    source's own id (else `feature-<n>`, the first free n).
     """
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     ascii_only = "".join(c for c in decomposed if not unicodedata.combining(c))
     base = _cut(re.sub(r"[^a-z0-9]+", "-", ascii_only).strip("-"), MAX_SLUG)
+    if not base and key is not None:
+        base = _cut(f"feature-{key}", MAX_SLUG)
     if base:
         slug, n = base, 2
         while slug in taken:
@@ -169,7 +175,30 @@ def _read_db(path: Path, header: bytes) -> list[_Feature]:
                     f"{path}: feature id {feature.key} depends on id {dependency}, which is not "
                     f"in the table. Remove {dependency} from its dependencies and import again."
                 )
+    _refuse_cycles(path, features)
     return features
+
+
+def _refuse_cycles(path: Path, features: list[_Feature]) -> None:
+    """A cycle in the source's dependencies, named by the source's own ids: the plan would be
+    rejected for it, but against a file not written yet and in ids the user never saw."""
+    graph: nx.DiGraph = nx.DiGraph()
+    graph.add_nodes_from(feature.key for feature in features)
+    graph.add_edges_from((f.key, d) for f in features for d in f.depends_on)
+    try:
+        edges = nx.find_cycle(graph)
+    except nx.NetworkXNoCycle:
+        return
+    ids = [str(a) for a, _ in edges] + [str(edges[0][0])]
+    if len(edges) == 1:
+        raise UsageError(
+            f"{path}: feature id {ids[0]} depends on itself. Remove {ids[0]} from its"
+            " dependencies and import again."
+        )
+    raise UsageError(
+        f"{path}: the dependencies form a cycle: id {' -> id '.join(ids)} (each depends on the"
+        " next). Remove one of these dependencies and import again."
+    )
 
 
 def _db_feature(path: Path, row: tuple[Any, ...]) -> _Feature:
@@ -184,7 +213,7 @@ def _db_feature(path: Path, row: tuple[Any, ...]) -> _Feature:
     description_text = "" if description is None else str(description)
     return _Feature(
         key=key,
-        title=_one_line(str(name or "")) or _summary(description_text) or f"Feature {key}",
+        title=_title(str(name or "")) or _summary(description_text) or f"Feature {key}",
         description=description_text,
         category=_one_line(str(category or "")),
         depends_on=tuple(dict.fromkeys(_json_list(where, "dependencies", dependencies, int))),
@@ -256,10 +285,22 @@ def _json_feature(path: Path, position: int, item: object) -> _Feature:
     )
 
 
+def _plan_text(features: list[_Feature], source_format: str) -> str:
+    """The plan's TOML, each feature under a comment naming its id in the source (the plan
+    has no key for it)."""
+    document = _plan_document(features)
+    source_id = "id" if source_format == DB_FORMAT else "item"
+    parts = [tomli_w.dumps({"version": document["version"]})]
+    for feature, table in zip(features, document["feature"], strict=True):
+        feature_toml = tomli_w.dumps({"feature": [table]}, multiline_strings=True)
+        parts.append(f"\n# {source_format} {source_id} {feature.key}\n{feature_toml}")
+    return "".join(parts)
+
+
 def _plan_document(features: list[_Feature]) -> dict[str, Any]:
     """The plan as a dict, with each feature's keys in the order the file shows them."""
     taken: set[str] = set()
-    slugs = {feature.key: slugify(feature.title, taken) for feature in features}
+    slugs = {feature.key: slugify(feature.title, taken, feature.key) for feature in features}
     tables: list[dict[str, Any]] = []
     for feature in features:
         table: dict[str, Any] = {
@@ -280,15 +321,14 @@ def _plan_document(features: list[_Feature]) -> dict[str, Any]:
 def _summary(text: str) -> str:
     """The first sentence of the first non-blank line, without its final period, shortened."""
     line = next((_one_line(raw) for raw in text.splitlines() if raw.strip()), "")
-    match = re.match(r"(.+?[.!?])(?=\s|$)", line)
-    sentence = (match.group(1) if match else line).rstrip(".") or line
-    if len(sentence) <= MAX_TITLE:
-        return sentence
-    cut = sentence[: MAX_TITLE - 1]
-    space = cut.rfind(" ")
-    if space >= MAX_TITLE // 2:
-        cut = cut[:space]
-    return cut.rstrip(" ,;:-") + "…"
+    ends = (m.end() for m in _SENTENCE_END.finditer(line))
+    end = next((e for e in ends if not _ABBREVIATION.search(line, 0, e)), len(line))
+    return _title(line[:end].rstrip(".") or line)
+
+
+def _title(text: str) -> str:
+    """`text` as a title: one line, at most MAX_TITLE characters, cut at a word."""
+    return cut_at_word(_one_line(text), MAX_TITLE)
 
 
 def _one_line(text: str) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 from worktree_agents.dag import CriticalPath, FeatureGraph, critical_path, descendant_counts, waves
 from worktree_agents.domain import FeatureId
 from worktree_agents.plan import Plan
+from worktree_agents.text import plural
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,14 @@ def _num(value: float) -> str:
     return f"{value:g}" if value == int(value) else f"{value:.1f}"
 
 
+def _units(value: float) -> str:
+    return f"{_num(value)} {'unit' if value == 1 else 'units'}"
+
+
+def _all_slots(slots: int) -> str:
+    return "its one slot" if slots == 1 else f"all {slots} slots"
+
+
 def slots_advice(summary: PlanSummary) -> str:
     """What max_parallel means for this plan, in one sentence."""
     slots = summary.max_parallel
@@ -63,7 +72,7 @@ def slots_advice(summary: PlanSummary) -> str:
         return f"max_parallel = {slots}: nothing is left to run."
     if width > slots:
         use = (
-            f"at most {slots} agents run at once; the widest wave has {width} features, "
+            f"at most {plural(slots, 'agent')} run at once; the widest wave has {width} features, "
             f"so up to {width - slots} of them wait for a free slot"
         )
     elif width < slots:
@@ -72,11 +81,11 @@ def slots_advice(summary: PlanSummary) -> str:
             f"{'stays' if slots - width == 1 else 'stay'} idle; max_parallel = {width} is enough"
         )
     else:
-        use = f"the widest wave (wave {wave}) fills all {slots} slots"
+        use = f"the widest wave (wave {wave}) fills {_all_slots(slots)}"
     bound = (
-        f"no schedule finishes in under {_num(summary.lower_bound)} units of work "
+        f"no schedule finishes in under {_units(summary.lower_bound)} of work "
         f"(critical path {_num(summary.critical.length)}; total work "
-        f"{_num(summary.total_work)} over {slots} slots = "
+        f"{_num(summary.total_work)} over {plural(slots, 'slot')} = "
         f"{_num(summary.total_work / slots)})"
     )
     return f"max_parallel = {slots}: {use}; {bound}."
@@ -84,14 +93,15 @@ def slots_advice(summary: PlanSummary) -> str:
 
 def render_text(summary: PlanSummary, source: str) -> str:
     done = f", {len(summary.done)} already done" if summary.done else ""
-    lines = [f"{source}: {summary.total} features{done}, {len(summary.waves)} waves"]
+    counts = f"{plural(summary.total, 'feature')}{done}, {plural(len(summary.waves), 'wave')}"
+    lines = [f"{source}: {counts}"]
     for number, members in enumerate(summary.waves, 1):
         lines.append(f"  wave {number} ({len(members)}): {', '.join(members)}")
     if summary.critical.features:
         chain = " -> ".join(summary.critical.features)
-        lines.append(f"critical path ({_num(summary.critical.length)} units): {chain}")
+        lines.append(f"critical path ({_units(summary.critical.length)}): {chain}")
         widest, width = summary.widest
-        lines.append(f"widest wave: wave {widest}, {width} feature{'s' if width != 1 else ''}")
+        lines.append(f"widest wave: wave {widest}, {plural(width, 'feature')}")
     lines.append(slots_advice(summary))
     return "\n".join(lines)
 

@@ -30,6 +30,7 @@ from worktree_agents.events import (
     WorkSaved,
     WorktreeCreated,
 )
+from worktree_agents.text import plural
 from worktree_agents.uncommitted import WARNING as UNCOMMITTED_WARNING
 
 
@@ -37,7 +38,8 @@ def describe(event: Event) -> str | None:  # noqa: C901 - one flat case per even
     """The line for an event, or None for events too chatty to print."""
     match event:
         case RunStarted():
-            return f"run {event.run_id}: {len(event.features)} features, {event.parallel} slots"
+            size = f"{plural(len(event.features), 'feature')}, {plural(event.parallel, 'slot')}"
+            return f"run {event.run_id}: {size}"
         case BaseFollowed():
             how = "merged into" if event.how == "merge" else "fast-forwarded onto"
             base = f"{event.base} ({event.base_commit[:10]})"

@@ -436,6 +436,12 @@ class Store:
             if cursor.rowcount == 0:
                 raise StoreError(f"unknown run {run_id!r} in the state store {self.path}")
 
+    def runs(self) -> list[RunRecord]:
+        """Every recorded run, oldest first."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT * FROM runs ORDER BY started_at, rowid").fetchall()
+        return [run_from_row(r) for r in rows]
+
     def latest_run(self) -> RunRecord | None:
         with self._read() as conn:
             row = conn.execute(

@@ -1,5 +1,5 @@
-"""Small text helpers for messages: a value shown in a plan error, a line cut to a limit, and
-the first or last line of some output."""
+"""Small text helpers for messages: a value shown in a plan error, a line cut to a limit, a
+count with its noun, and the first or last line of some output."""
 
 from __future__ import annotations
 
@@ -16,6 +16,23 @@ def show(value: object) -> str:
 def shorten(text: str, limit: int) -> str:
     """`text` if it fits in `limit` characters, else its start and an ellipsis, in `limit`."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """`count` and its noun: "1 feature", "2 features" (`nouns` for an irregular plural)."""
+    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
+
+
+def cut_at_word(text: str, limit: int) -> str:
+    """`text` if it fits in `limit` characters, else cut at the last word boundary (unless
+    that loses over half of it) with "…" added, in `limit` characters."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space >= limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:-") + "…"
 
 
 def first_line(text: str | None, limit: int = DETAIL_MAX) -> str:

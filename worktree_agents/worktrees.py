@@ -188,10 +188,11 @@ class WorktreeManager:
                     " it is yours"
                 )
 
-    def commit_all(self, worktree: Worktree, message: str) -> CommitSha:
-        """Commit everything uncommitted in the worktree (if anything); return its HEAD."""
+    def commit_all(self, worktree: Worktree, message: str, *, untracked: bool = True) -> CommitSha:
+        """Commit everything uncommitted in the worktree (if anything; without `untracked`,
+        what `uncommitted_edits` counts); return its HEAD."""
         path = worktree.path
-        self.repo.run("add", "--all", cwd=path)
+        self.repo.run("add", "--all" if untracked else "--update", cwd=path)
         staged = self.repo.run("diff", "--cached", "--quiet", cwd=path, ok_codes=(0, 1))
         if staged.exit_code == 1:
             args = ("commit", "--quiet", "--no-verify", "-m", message)
@@ -268,11 +269,9 @@ class WorktreeManager:
         the worktree, and keep the branch's tip as `save_as` unless a ref under `known`
         already holds it. Returns the ref made, if any: nothing on wta's branches is lost."""
         existing = next((w for w in self.list() if w.feature_id == feature_id), None)
-        if (
-            existing is not None
-            and self.repo.run("status", "--porcelain", cwd=existing.path).stdout
-        ):
-            self.commit_all(existing, "Saved by wta before a new attempt: uncommitted work.")
+        if existing is not None and uncommitted_edits(self.repo, existing.path):
+            message = "Saved by wta before a new attempt: uncommitted work."
+            self.commit_all(existing, message, untracked=False)
         tip = self.repo.rev_parse(HEADS + self.branch_for(feature_id))
         if tip is None:
             return None
@@ -327,6 +326,14 @@ class WorktreeManager:
                 continue
             bases[_real((admin / gitfile).parent)] = CommitSha(base)
         return bases
+
+
+def uncommitted_edits(repo: GitRepo, path: Path) -> str:
+    """Someone's uncommitted work in a feature worktree, as `git status --porcelain` lists
+    it: changes to tracked files, and new files staged with `git add`. Untracked files are
+    not: wta commits all that an agent leaves, so untracked files found later are build
+    output of the checks (`__pycache__/`). `wta clean` and a retry's save share this rule."""
+    return repo.run("status", "--porcelain", "--untracked-files=no", cwd=path).stdout
 
 
 def _main_worktree(repo: GitRepo) -> Path:

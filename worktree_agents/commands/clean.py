@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from pathlib import Path
 
 from worktree_agents.domain import FeatureState
@@ -9,7 +10,12 @@ from worktree_agents.git import GitRepo
 from worktree_agents.lock import RunLock
 from worktree_agents.plan_load import load_plan
 from worktree_agents.store import Store
-from worktree_agents.worktrees import WorktreeManager, resolve_worktree_root
+from worktree_agents.worktrees import (
+    WorktreeManager,
+    default_worktree_root,
+    resolve_worktree_root,
+    uncommitted_edits,
+)
 
 REMOVABLE = frozenset({FeatureState.MERGED, FeatureState.SKIPPED, FeatureState.DONE})
 
@@ -33,17 +39,14 @@ def run_clean(repo_dir: Path, plan_path: Path, include_failed: bool, force: bool
             state = states.get(worktree.feature_id)
             if state not in removable:
                 continue
-            # everything the agent made is committed on the branch; untracked files left in
-            # the worktree are build output of the checks, so only tracked changes count
-            changes = repo.run(
-                "status", "--porcelain", "--untracked-files=no", cwd=worktree.path
-            ).stdout
-            if changes and not force:
+            if uncommitted_edits(repo, worktree.path) and not force:
                 kept.append(worktree.feature_id)
                 continue
             manager.remove(worktree.feature_id, force=True)
             removed.append(worktree.feature_id)
         manager.prune()
+        if root == default_worktree_root(repo):
+            _remove_if_empty(root)
     noun = "worktree" if len(removed) == 1 else "worktrees"
     print(f"removed {len(removed)} {noun}" + (f": {', '.join(removed)}" if removed else ""))
     if kept:
@@ -52,3 +55,10 @@ def run_clean(repo_dir: Path, plan_path: Path, include_failed: bool, force: bool
             " pass --force to remove them anyway"
         )
     return 0
+
+
+def _remove_if_empty(root: Path) -> None:
+    """wta made `<repo>.wta` for its worktrees: once they are gone, so is it. rmdir removes
+    only an empty directory, so whatever else is in it stays, and so does the directory."""
+    with suppress(OSError):
+        root.rmdir()

@@ -9,6 +9,7 @@ from pathlib import Path
 from worktree_agents.errors import UsageError
 from worktree_agents.plan_load import load_plan_text
 from worktree_agents.starter import STARTER_PLAN
+from worktree_agents.text import plural
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -38,9 +39,12 @@ def run_init(target: Path, source: Path | None, force: bool) -> str:
         result = import_plan(source)
         text = result.toml_text
         report = (
-            f"imported {result.feature_count} features ({result.done_count} already passing) "
+            f"imported {plural(result.feature_count, 'feature')}"
+            f" ({result.done_count} already passing) "
             f"from {source} ({result.source_format}) into {target}"
         )
-    load_plan_text(text, str(target))  # never write a plan that wta itself would reject
+    # never write a plan that wta itself would reject; an import's problems are its source's
+    checked_as = str(target) if source is None else f"{source} (imported; {target} not written)"
+    load_plan_text(text, checked_as)
     write_atomically(target, text)
     return report

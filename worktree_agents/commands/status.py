@@ -18,8 +18,11 @@ from worktree_agents.paths import AttemptFiles, StatePaths
 from worktree_agents.plan import LoadedPlan
 from worktree_agents.plan_load import load_plan
 from worktree_agents.progress import describe, money
+from worktree_agents.records import RunRecord
+from worktree_agents.runsview import render_runs
 from worktree_agents.statusview import render_table, status_data
 from worktree_agents.store import DB_NAME, AttemptOutcome, AttemptRecord, FeatureRecord, Store
+from worktree_agents.text import plural
 
 
 def _open(repo_dir: Path, plan_path: Path) -> tuple[GitRepo, LoadedPlan, Store | None]:
@@ -78,7 +81,7 @@ def run_show(repo_dir: Path, plan_path: Path, feature_id: str) -> int:
                 lines.append(f"{label}: {value}")
         if record.files_changed is not None:
             lines.append(
-                f"changes: {record.files_changed} file{'' if record.files_changed == 1 else 's'},"
+                f"changes: {plural(record.files_changed, 'file')},"
                 f" +{record.insertions} -{record.deletions}"
             )
         if record.conflict_paths:
@@ -126,20 +129,28 @@ def run_diff(repo_dir: Path, plan_path: Path, feature_id: str) -> int:
     commits = [c for c, f in feature_trailers(repo, integration) if f == feature_id]
     if commits:
         start, end = f"{commits[0]}^", commits[-1]
+        where = f"on {loaded.plan.run.integration_branch}"
     else:
         branch_tip = repo.rev_parse(HEADS + record.branch) if record.branch else None
         start, end = record.base_commit, branch_tip or record.base_commit
-    sys.stdout.write(repo.run("diff", "--no-color", "--no-ext-diff", start, end).stdout)
+        where = f"on {record.branch or 'its branch'} since its base {record.base_commit[:12]}"
+    diff = repo.run("diff", "--no-color", "--no-ext-diff", start, end).stdout
+    sys.stdout.write(diff or f"feature {feature_id!r} has no changes {where}\n")
     return 0
 
 
-def run_logs(repo_dir: Path, plan_path: Path, feature_id: str | None, follow: bool) -> int:
+def run_logs(
+    repo_dir: Path,
+    plan_path: Path,
+    feature_id: str | None,
+    follow: bool,
+    run_id: str | None = None,
+) -> int:
+    """A run's events (the latest, or `run_id`'s), or a feature's latest attempt log."""
     repo, loaded, store = _open(repo_dir, plan_path)
     try:
         if feature_id is None:
-            run = store.latest_run() if store else None
-            if run is None:
-                raise UsageError("no run has been recorded in this repository yet")
+            run = _run(store, run_id)
             path = StatePaths(repo.state_dir()).run_events(run.id)
         else:
             record = _record(store, loaded, feature_id)
@@ -151,6 +162,30 @@ def run_logs(repo_dir: Path, plan_path: Path, feature_id: str | None, follow: bo
         if store is not None:
             store.close()
     _print_log(path, feature_id is None, follow, repo.state_dir(), loaded.plan.run.max_log_bytes)
+    return 0
+
+
+def _run(store: Store | None, run_id: str | None) -> RunRecord:
+    runs = store.runs() if store else []
+    if not runs:
+        raise UsageError("no run has been recorded in this repository yet")
+    if run_id is None:
+        return runs[-1]
+    found = next((r for r in runs if r.id == run_id), None)
+    if found is None:
+        raise UsageError(f"no run {run_id!r} is recorded; see `wta logs --runs` for the run ids")
+    return found
+
+
+def run_list_runs(repo_dir: Path, plan_path: Path) -> int:
+    """`wta logs --runs`: every recorded run, oldest first."""
+    _, _, store = _open(repo_dir, plan_path)
+    if store is None:
+        raise UsageError("no run has been recorded in this repository yet")
+    with store:
+        if not store.runs():
+            raise UsageError("no run has been recorded in this repository yet")
+        print(render_runs(store))
     return 0
 
 
