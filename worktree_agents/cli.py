@@ -258,7 +258,9 @@ def merge(
 
 @app.command()
 def retry(
-    features: Annotated[list[str], typer.Argument(metavar="ID..", help="Failed or skipped feature ids.")],
+    features: Annotated[
+        list[str], typer.Argument(metavar="ID", help="Failed or skipped feature ids.")
+    ],
     plan: PlanOption = None,
 ) -> int:
     """Put failed and skipped features, with their skipped dependents, back to pending."""
