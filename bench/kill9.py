@@ -17,6 +17,7 @@ each failure with its seed and problems, and the time taken.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -36,14 +37,12 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--only", type=int, nargs="*", default=None)
     args = parser.parse_args()
-    import os
-
-    home = tempfile.mkdtemp(prefix="kill9-home-")
-    os.environ.update({**PINNED_GIT_ENV, "HOME": home, "XDG_CONFIG_HOME": home + "/.config"})
     seeds = args.only if args.only else list(range(args.seed, args.seed + args.trials))
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="kill9-") as scratch:
         root = Path(scratch)
+        home = root / "home"  # git config of the user running the bench is not read
+        os.environ.update({**PINNED_GIT_ENV, "HOME": str(home), "XDG_CONFIG_HOME": str(home)})
         reference = reference_tree(root / "reference")
 
         def trial(seed: int) -> tuple[Trial, list[str]]:
