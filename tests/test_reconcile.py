@@ -72,6 +72,24 @@ def test_a_lost_integration_branch_is_integrated_again_without_running_agents(
         ) == (fid, "")
 
 
+@pytest.mark.parametrize("mode", ["squash", "rebase"])
+def test_a_lost_merge_comes_back_from_its_branch_when_its_attempt_refs_are_gone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], mode: str
+) -> None:
+    repo = plan_repo(tmp_path, SPECS, BASE, f'[run]\nmerge = "{mode}"\n')
+    assert wta(repo, "run") == 0
+    tree = git(repo, "rev-parse", "wta/integration^{tree}")
+    git(repo, "branch", "-D", "wta/integration")
+    for ref in git(repo, "for-each-ref", "--format=%(refname)", "refs/wta/attempts").split():
+        git(repo, "update-ref", "-d", ref)
+
+    assert wta(repo, "run") == 0
+
+    assert summary(capsys, repo) == {f: ("merged", AGAIN, 1) for f in ("a", "b", "c")}
+    assert git(repo, "rev-parse", "wta/integration^{tree}") == tree
+    assert sorted(git(repo, "log", TRAILERS, "wta/integration").split()) == ["a", "b", "c"]
+
+
 def test_a_lost_merge_with_nothing_left_of_its_work_runs_again(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
