@@ -149,6 +149,24 @@ def test_a_branch_a_killed_run_made_before_recording_it_is_reused(
     assert sorted(git(repo, "log", TRAILERS, "wta/integration").split()) == ["a", "b", "c"]
 
 
+def test_a_worktree_a_killed_git_worktree_add_left_locked_is_made_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = plan_repo(tmp_path, SPECS[:1], BASE)
+    base = git(repo, "rev-parse", "main")
+    worktree = tmp_path / "repo.wta" / "a"
+    git(repo, "worktree", "add", "--quiet", "--no-checkout", "-b", "wta/a", str(worktree), base)
+    admin = repo / ".git" / "worktrees" / "a"
+    (admin / BASE_FILE).write_text(base + "\n")
+    (admin / "locked").write_text("initializing")  # as `git worktree add` leaves it, killed
+
+    assert wta(repo, "run") == 0
+
+    assert summary(capsys, repo) == {"a": ("merged", None, 1)}
+    assert wta(repo, "clean") == 0
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
 def test_a_branch_with_someone_elses_work_on_a_recorded_base_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
