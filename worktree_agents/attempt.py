@@ -131,13 +131,15 @@ class Attempt:
         """Keep unrecorded work on the branch, then a fresh worktree at `base`, recorded."""
         ctx, fid = self.ctx, self.fid
         await asyncio.to_thread(self._keep_earlier_work)
+        # recorded before the branch is made: a run killed in between leaves a branch that
+        # the next run knows as its own (it holds nothing beyond this base)
+        store, branch = ctx.journal.store, ctx.worktrees.branch_for(fid)
+        store.annotate_attempt(fid, self.n, base_commit=base, log_path=str(self.files.log))
+        ctx.journal.update(fid, FeatureUpdate(branch=branch, base_commit=base))
         worktree = await asyncio.to_thread(ctx.worktrees.create, fid, base, reset=True)
         self.files.dir.mkdir(parents=True, exist_ok=True)
         for note in worktree.notes:
             append_log(self.files.log, NOTE_PREFIX + note, ctx.loaded.plan.run.max_log_bytes)
-        store = ctx.journal.store
-        store.annotate_attempt(fid, self.n, base_commit=base, log_path=str(self.files.log))
-        ctx.journal.update(fid, FeatureUpdate(branch=worktree.branch, base_commit=base))
         created = WorktreeCreated(
             run_id=ctx.journal.run_id,
             feature_id=fid,

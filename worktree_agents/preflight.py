@@ -16,7 +16,8 @@ from worktree_agents.git import GitRepo
 from worktree_agents.merge import MergeCoordinator
 from worktree_agents.plan import LoadedPlan, Plan
 from worktree_agents.preflight_agents import AgentChecks, profiles_used
-from worktree_agents.recovery import landed, recover, settle
+from worktree_agents.reconcile import own_branches, reconcile
+from worktree_agents.recovery import landed, settle
 from worktree_agents.store import Store
 from worktree_agents.uncommitted import uncommitted_files
 from worktree_agents.worktrees import resolve_worktree_root
@@ -31,6 +32,7 @@ class Preflight:
     slots: int
     synced: BaseSync | None = None  # what following the base did to integration
     uncommitted: tuple[str, ...] = ()  # files the run names that agents will not see as they are
+    lost: tuple[FeatureId, ...] = ()  # merges the integration branch lost: integrate again
 
 
 def check_options(plan: Plan, options: RunOptions) -> None:
@@ -65,8 +67,8 @@ def preflight(
     check_base(base_branch, plan.run.integration_branch)
     root = resolve_worktree_root(repo, plan.run.worktree_root, loaded.base_dir)
     coordinator.refuse_if_checked_out()
-    recover(repo, plan, store, base_commit)
-    _check_branches(repo, plan, store, selected, base_commit)
+    reconciled = reconcile(repo, plan, store, base_commit, root)
+    _check_branches(repo, plan, store, selected, base_commit, root)
     to_run = _to_run(store, selected, options)
     profiles = profiles_used(plan, to_run, options.profile)
     check_agents(AgentChecks(loaded.base_dir, repo.toplevel).problems(profiles))
@@ -78,7 +80,9 @@ def preflight(
         again = (FeatureState.FAILED, FeatureState.SKIPPED)
         store.reset([f for f, s in store.states().items() if f in selected and s in again])
     slots = options.parallel or plan.run.max_parallel
-    return Preflight(selected, base_branch, base_commit, root, slots, synced, uncommitted)
+    return Preflight(
+        selected, base_branch, base_commit, root, slots, synced, uncommitted, reconciled.lost
+    )
 
 
 def _to_run(store: Store, selected: tuple[FeatureId, ...], options: RunOptions) -> list[FeatureId]:
@@ -127,13 +131,15 @@ def _check_branches(
     store: Store,
     selected: tuple[FeatureId, ...],
     base_commit: CommitSha,
+    root: Path,
 ) -> None:
     """Settle what the integration branch already holds, and never take over a feature
     branch wta has no record of making.
 
     A selected feature whose `Wta-Feature` trailer is on the integration branch is merged,
     whatever the store says (it may have been lost): it is recorded so, never run again.
-    Any other `<prefix><id>` branch unknown to the store is refused.
+    A `<prefix><id>` branch unknown to the store that holds nothing beyond a base wta
+    recorded is wta's own (reconcile.own_branches); any other is refused.
     """
     prefix = plan.run.branch_prefix
     records = {r.id: r for r in store.all_features()}
@@ -142,13 +148,15 @@ def _check_branches(
         record = records.get(fid)
         if fid in found and (record is None or record.state is not FeatureState.MERGED):
             settle(store, plan, fid, found[fid], "(the state had no record of it)")
-    unknown = [
-        prefix + fid
+    unrecorded = [
+        fid
         for fid in selected
         if fid not in found
         and (records.get(fid) is None or records[fid].branch is None)
         and repo.branch_exists(prefix + fid)
     ]
+    own = own_branches(repo, store, prefix, unrecorded, root)
+    unknown = [prefix + fid for fid in unrecorded if fid not in own]
     if unknown:
         verb, them = ("exists", "it") if len(unknown) == 1 else ("exist", "them")
         raise UsageError(

@@ -43,8 +43,10 @@ def recover(repo: GitRepo, plan: Plan, store: Store, base_commit: CommitSha | No
     """Settle features left in flight by a run that died.
 
     A feature whose commit already reached the integration branch (the run died between
-    moving the ref and recording it) is marked merged, so it is never merged twice; any
-    other is restarted from pending.
+    moving the ref and recording it) is marked merged, so it is never merged twice. One
+    whose last attempt had succeeded was being integrated again (reintegrate.py): it is
+    merged as recorded, and reconciliation finds it lost again. Any other is restarted from
+    pending.
     """
     stranded = [r for r in store.all_features() if r.state in IN_FLIGHT]
     found = landed(repo, plan, base_commit) if stranded else {}
@@ -52,6 +54,8 @@ def recover(repo: GitRepo, plan: Plan, store: Store, base_commit: CommitSha | No
         _stop_unfinished_attempt(store, record.id)
         if record.id in found:
             settle(store, plan, record.id, found[record.id], "after an interrupted run")
+        elif _succeeded(store, record.id):
+            store.set_state(record.id, FeatureState.MERGED)
         else:
             store.reset([record.id], to=_unsettled_state(store, record.id))
 
@@ -62,6 +66,11 @@ def _unsettled_state(store: Store, fid: FeatureId) -> FeatureState:
     attempts = store.attempts(fid)
     verified = bool(attempts) and attempts[-1].outcome is AttemptOutcome.OK
     return FeatureState.DONE if verified else FeatureState.PENDING
+
+
+def _succeeded(store: Store, fid: FeatureId) -> bool:
+    attempts = store.attempts(fid)
+    return bool(attempts) and attempts[-1].outcome is AttemptOutcome.OK
 
 
 def _stop_unfinished_attempt(store: Store, fid: FeatureId) -> None:

@@ -37,6 +37,7 @@ from worktree_agents.plan import LoadedPlan
 from worktree_agents.preflight import Preflight, check_options, preflight
 from worktree_agents.reaper import adopting
 from worktree_agents.recovery import IN_FLIGHT, recover
+from worktree_agents.reintegrate import reintegrate
 from worktree_agents.scheduler import SchedulerHooks, run_schedule
 from worktree_agents.store import RunStatus, Store
 from worktree_agents.throttle import QuotaWaitTooLong, Throttle
@@ -92,7 +93,7 @@ class Orchestrator:
             graph = self.plan.graph.subgraph(set(checked.selected))
             interrupted = False
             try:
-                asyncio.run(self._schedule(context, graph, checked.slots))
+                asyncio.run(self._schedule(context, graph, checked))
             except (KeyboardInterrupt, asyncio.CancelledError, QuotaWaitTooLong):
                 interrupted = True  # a quota that resets too late stops the run, resumable
             duration = time.monotonic() - started
@@ -150,14 +151,17 @@ class Orchestrator:
             journal.emit(Uncommitted(run_id=run_id, paths=checked.uncommitted))
         return context
 
-    async def _schedule(self, context: RunContext, graph: FeatureGraph, slots: int) -> None:
+    async def _schedule(self, context: RunContext, graph: FeatureGraph, checked: Preflight) -> None:
         loop = asyncio.get_running_loop()
         main = asyncio.current_task()
         assert main is not None
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, main.cancel)
         try:
-            await self._work(context, graph, slots)
+            # merges the integration branch lost come back first, so that nothing is built
+            # on a dependency it no longer holds (`wta merge` does the same)
+            await reintegrate(context, checked.lost)
+            await self._work(context, graph, checked.slots)
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from worktree_agents.domain import FeatureState
+from worktree_agents.domain import FeatureState, RunStatus
 from worktree_agents.git import HEADS, GitRepo
+from worktree_agents.lock import RunLock
 from worktree_agents.plan import Plan
 from worktree_agents.progress import checkout_warning, money
+from worktree_agents.reconcile import status_overrides
 from worktree_agents.store import FeatureRecord, Store
 
 FEATURE_KEYS = (
@@ -38,7 +40,20 @@ FEATURE_KEYS = (
 )
 
 
-def _feature(record: FeatureRecord | None, fid: str, title: str, profile: str) -> dict[str, Any]:
+def _feature(
+    record: FeatureRecord | None,
+    fid: str,
+    title: str,
+    profile: str,
+    shown: tuple[FeatureState, str | None] | None,
+) -> dict[str, Any]:
+    data = _stored(record, fid, title, profile)
+    if shown is not None:  # what reconciling with the refs makes of the stored state
+        data["state"], data["detail"] = shown[0].value, shown[1]
+    return data
+
+
+def _stored(record: FeatureRecord | None, fid: str, title: str, profile: str) -> dict[str, Any]:
     if record is None:
         return {
             **dict.fromkeys(FEATURE_KEYS),
@@ -83,8 +98,10 @@ def status_data(plan: Plan, repo: GitRepo, store: Store | None) -> dict[str, Any
     records = {r.id: r for r in store.all_features()} if store else {}
     run = store.latest_run() if store else None
     options: dict[str, Any] = json.loads(run.options_json) if run else {}
+    alive = run is not None and RunLock(repo.state_dir()).is_held()
+    shown = status_overrides(repo, plan, records, options.get("base_commit"), alive)
     features = [
-        _feature(records.get(f.id), f.id, f.display_title, plan.profile_for(f))
+        _feature(records.get(f.id), f.id, f.display_title, plan.profile_for(f), shown.get(f.id))
         for f in plan.features
     ]
     counts = {s: sum(1 for f in features if f["state"] == s.value) for s in FeatureState}
@@ -101,7 +118,7 @@ def status_data(plan: Plan, repo: GitRepo, store: Store | None) -> dict[str, Any
         if run is None
         else {
             "id": run.id,
-            "status": run.status.value,
+            "status": (run.status if alive else _dead(run.status)).value,
             "started_at": run.started_at,
             "finished_at": run.finished_at,
             "cost_usd": run.cost_usd,
@@ -129,6 +146,11 @@ def status_data(plan: Plan, repo: GitRepo, store: Store | None) -> dict[str, Any
 def _tries(feature: dict[str, Any]) -> str:
     interrupted = f" (+{feature['interrupted']} interrupted)" if feature["interrupted"] else ""
     return f"{feature['attempts']}{interrupted}"
+
+
+def _dead(status: RunStatus) -> RunStatus:
+    """A run recorded as running whose lock holder is gone was killed: interrupted."""
+    return RunStatus.INTERRUPTED if status is RunStatus.RUNNING else status
 
 
 def _time(value: float | None) -> str:

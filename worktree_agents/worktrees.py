@@ -287,6 +287,8 @@ class WorktreeManager:
             self.repo.run("worktree", "prune")
 
     def _remove_unlocked(self, path: Path, entry: WorktreeEntry, *, force: bool) -> None:
+        if entry.locked:
+            self._unlock_killed_add(path)
         if entry.prunable or not path.exists():
             # `remove --force` on a vanished directory drops only this worktree's records;
             # prune is the fallback.
@@ -312,20 +314,33 @@ class WorktreeManager:
                 else:
                     self.repo.update_ref(ref, old_tip, commit)
 
+    def _unlock_killed_add(self, path: Path) -> None:
+        """`git worktree add` keeps a new worktree locked ("initializing") until it is
+        made, so one killed midway leaves it locked, and git will not remove it. Called
+        under the worktree lock, where no add of wta's runs: such a lock is stale."""
+        for admin, where in self._admin_dirs():
+            lock = admin / "locked"
+            with suppress(OSError):
+                if where == path and lock.read_text(encoding="utf-8").strip() == "initializing":
+                    lock.unlink()
+
     def _recorded_bases(self) -> dict[Path, CommitSha]:
         """Worktree path -> base commit, from the records create() leaves in admin dirs."""
         bases: dict[Path, CommitSha] = {}
-        admin_root = self.repo.common_dir / "worktrees"
-        if not admin_root.is_dir():
-            return bases
-        for admin in admin_root.iterdir():
-            try:
-                gitfile = (admin / "gitdir").read_text(encoding="utf-8").strip()
-                base = (admin / BASE_FILE).read_text(encoding="utf-8").strip()
-            except OSError:
-                continue
-            bases[_real((admin / gitfile).parent)] = CommitSha(base)
+        for admin, path in self._admin_dirs():
+            with suppress(OSError):
+                bases[path] = CommitSha((admin / BASE_FILE).read_text(encoding="utf-8").strip())
         return bases
+
+    def _admin_dirs(self) -> builtins.list[tuple[Path, Path]]:
+        """(admin dir, worktree path) for every linked worktree git has a record of."""
+        admin_root = self.repo.common_dir / "worktrees"
+        found = []
+        for admin in sorted(admin_root.iterdir()) if admin_root.is_dir() else []:
+            with suppress(OSError):
+                gitfile = (admin / "gitdir").read_text(encoding="utf-8").strip()
+                found.append((admin, _real((admin / gitfile).parent)))
+        return found
 
 
 def uncommitted_edits(repo: GitRepo, path: Path) -> str:

@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from worktree_agents.domain import FeatureId
+from worktree_agents.domain import FeatureId, RunStatus
 from worktree_agents.errors import UsageError
 from worktree_agents.events import EventLog
 from worktree_agents.git import HEADS, GitRepo
@@ -21,7 +21,14 @@ from worktree_agents.progress import describe, money
 from worktree_agents.records import RunRecord
 from worktree_agents.runsview import render_runs
 from worktree_agents.statusview import render_table, status_data
-from worktree_agents.store import DB_NAME, AttemptOutcome, AttemptRecord, FeatureRecord, Store
+from worktree_agents.store import (
+    DB_NAME,
+    DONE_IN_PLAN,
+    AttemptOutcome,
+    AttemptRecord,
+    FeatureRecord,
+    Store,
+)
 from worktree_agents.text import plural
 
 
@@ -43,6 +50,8 @@ def run_status(repo_dir: Path, plan_path: Path, as_json: bool) -> int:
         print_json(envelope("status", 0, data))
     else:
         print(render_table(data))
+        if data["run"] is not None and data["run"]["status"] == RunStatus.INTERRUPTED:
+            print(f"run {data['run']['id']} was interrupted; `wta run` resumes it")
     return 0
 
 
@@ -62,7 +71,9 @@ def run_show(repo_dir: Path, plan_path: Path, feature_id: str) -> int:
             store.close()
     feature = loaded.plan.by_id[FeatureId(feature_id)]
     lines = [f"{feature.id}: {feature.display_title}"]
-    if record is None:
+    if record is None and feature.done:
+        lines += ["state: merged", f"detail: {DONE_IN_PLAN}"]
+    elif record is None:
         lines.append("state: pending (not run yet)")
     else:
         reason = f" ({record.reason.value})" if record.reason else ""
@@ -123,6 +134,9 @@ def run_diff(repo_dir: Path, plan_path: Path, feature_id: str) -> int:
     finally:
         if store is not None:
             store.close()
+    if loaded.plan.by_id[FeatureId(feature_id)].done:
+        print(f"{feature_id} is marked done in the plan (done = true): wta made no change for it")
+        return 0
     if record is None or record.base_commit is None:
         raise UsageError(f"feature {feature_id!r} has not run yet, so it has no diff")
     integration = HEADS + loaded.plan.run.integration_branch
