@@ -10,6 +10,7 @@ from dataclasses import replace
 
 from worktree_agents import failures
 from worktree_agents.agents.base import AgentTask
+from worktree_agents.attempt import ATTEMPTS_REF, SAVED_REF
 from worktree_agents.context import RunContext
 from worktree_agents.dag import BLOCKING, FeatureGraph
 from worktree_agents.domain import CommitSha, FeatureId, FeatureState
@@ -24,9 +25,6 @@ from worktree_agents.process import append_log, free_port
 from worktree_agents.runner import Orchestrator
 from worktree_agents.store import FeatureRecord
 from worktree_agents.worktrees import Worktree
-
-ATTEMPTS_REF = "refs/wta/attempts"
-SAVED_REF = "refs/wta/saved"
 
 
 class DoneMerger(Orchestrator):
