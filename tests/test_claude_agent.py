@@ -7,12 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from fakecli import fake_cli
 from logutil import capped
 from runutil import resolved_profile
 
@@ -25,7 +25,6 @@ from worktree_agents.domain import CommitSha, FailureReason, FeatureId
 from worktree_agents.plan import Feature
 from worktree_agents.prompt import build_system_append
 
-FAKE = Path(__file__).with_name("fakeclaude.py")
 SECRET = "s3cret-token-value"
 USAGE = TokenUsage(
     input_tokens=100, output_tokens=20, cache_creation_input_tokens=10, cache_read_input_tokens=50
@@ -56,13 +55,7 @@ class Setup:
     """A fake CLI, its state directory, a worktree and the task that points at them."""
 
     def __init__(self, tmp_path: Path, scenario: str, **changes: object) -> None:
-        self.cli = tmp_path / "bin" / "claude"
-        self.cli.parent.mkdir()
-        self.cli.write_text(
-            f"#!{sys.executable}\nimport runpy\n"
-            f"runpy.run_path({str(FAKE)!r}, run_name='__main__')\n"
-        )
-        self.cli.chmod(0o755)
+        self.cli = fake_cli(tmp_path)
         self.state = tmp_path / "fake"
         self.state.mkdir()
         worktree = tmp_path / "worktree"

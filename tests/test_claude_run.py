@@ -4,18 +4,16 @@ resuming the failed attempt's session, tool events, and costs per attempt, featu
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+from fakecli import fake_cli
 from gitutil import git
 from runutil import Spec, features, plan_repo, wta
 
 from worktree_agents import procfs
 from worktree_agents.events import EventLog, ToolDenied, ToolUsed
-
-FAKE = Path(__file__).with_name("fakeclaude.py")
 
 
 def fake_plan(
@@ -27,12 +25,7 @@ def fake_plan(
     """A repository whose plan runs the claude backend on the fake CLI; (repo, fake state).
 
     `extra` is added to the default profile, `env` to its environment."""
-    cli = tmp_path / "bin" / "claude"
-    cli.parent.mkdir()
-    cli.write_text(
-        f"#!{sys.executable}\nimport runpy\nrunpy.run_path({str(FAKE)!r}, run_name='__main__')\n"
-    )
-    cli.chmod(0o755)
+    cli = fake_cli(tmp_path)
     state = tmp_path / "fake"
     state.mkdir()
     agent = {

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from fakeapi import FakeAnthropic, Usage, bash
+from fakecli import fake_cli
 from gitutil import SCRUBBED_GIT_VARS, make_repo
 from runutil import Spec, agent_toml, features, plan_repo, wta
 from test_claude_e2e import CLI, MODEL, assert_no_claude_left, fake_api_env, needs_cli
@@ -21,7 +22,6 @@ from test_claude_e2e import CLI, MODEL, assert_no_claude_left, fake_api_env, nee
 from worktree_agents.agents.base import TokenUsage
 from worktree_agents.agents.pricing import estimate_usd, price_of
 
-FAKE = Path(__file__).with_name("fakeclaude.py")
 # fakeclaude.spend_then_hang at claude-sonnet-4-5's prices ($3 input, $15 output, $3.75 cache
 # writes, $0.30 cache reads per million tokens); its first message counts once, as it grew:
 # (2000 * 3 + 300 * 15 + 10000 * 0.3) + (1000 * 3 + 100 * 15 + 4000 * 3.75) = 33000
@@ -29,12 +29,7 @@ ESTIMATE = 0.033
 
 
 def killed_plan(tmp_path: Path) -> Path:
-    cli = tmp_path / "bin" / "claude"
-    cli.parent.mkdir()
-    cli.write_text(
-        f"#!{sys.executable}\nimport runpy\nrunpy.run_path({str(FAKE)!r}, run_name='__main__')\n"
-    )
-    cli.chmod(0o755)
+    cli = fake_cli(tmp_path)
     state = tmp_path / "fake"
     state.mkdir()
     agent = {

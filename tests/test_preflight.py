@@ -15,12 +15,12 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from fakecli import fake_cli
 from gitutil import SCRUBBED_GIT_VARS, commit, git
 from runutil import Spec, plan_repo, wta
 
 from worktree_agents.agents.claude_cli import MINIMUM_VERSION, bundled_cli
 
-FAKE = Path(__file__).with_name("fakeclaude.py")
 CREDENTIALS = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN")
 
 
@@ -28,16 +28,6 @@ CREDENTIALS = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_T
 def no_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in (*CREDENTIALS, "ANTHROPIC_BASE_URL", "CLAUDE_CONFIG_DIR", "HTTPS_PROXY"):
         monkeypatch.delenv(name, raising=False)
-
-
-def fake_cli(tmp_path: Path) -> Path:
-    cli = tmp_path / "bin" / "claude"
-    cli.parent.mkdir(exist_ok=True)
-    cli.write_text(
-        f"#!{sys.executable}\nimport runpy\nrunpy.run_path({str(FAKE)!r}, run_name='__main__')\n"
-    )
-    cli.chmod(0o755)
-    return cli
 
 
 def claude_repo(

@@ -4,12 +4,12 @@ one that resets later than max_quota_wait, a stream of 429s, and budget reservat
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+from fakecli import fake_cli
 from runutil import Spec, features, plan_repo, wta
 
 from worktree_agents.agents import claude
@@ -23,7 +23,6 @@ from worktree_agents.events import (
 )
 from worktree_agents.store import AttemptOutcome, Store
 
-FAKE = Path(__file__).with_name("fakeclaude.py")
 IDS = ("a", "b", "c")
 
 
@@ -42,12 +41,7 @@ def fake_repo(
     settings: str = "",
     extra: Mapping[str, object] | None = None,
 ) -> Path:
-    cli = tmp_path / "bin" / "claude"
-    cli.parent.mkdir()
-    cli.write_text(
-        f"#!{sys.executable}\nimport runpy\nrunpy.run_path({str(FAKE)!r}, run_name='__main__')\n"
-    )
-    cli.chmod(0o755)
+    cli = fake_cli(tmp_path)
     state = tmp_path / "fake"
     state.mkdir()
     agent = {
