@@ -9,7 +9,9 @@ name of its working directory (the CLI tells the model ``Primary working directo
 and a tool input may be a function of that path: the CLI's Write and Edit want absolute paths.
 
 Requests that are not the conversation (no tools offered: titles, summaries, quota checks)
-get a short text reply and never consume the script. Everything received is kept in
+get a short text reply and never consume the script. `errors` are HTTP errors to answer the
+first conversation requests with, in order, whichever conversation sends them (a rate limit,
+a spent quota); each consumes neither the script nor a turn. Everything received is kept in
 ``requests`` (POST /v1/messages bodies) and ``log`` (every request, with how it was answered).
 The server shuts itself down after ``lifetime_s`` even if the context is never left.
 
@@ -23,6 +25,7 @@ import json
 import re
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -99,11 +102,32 @@ Script = Sequence[Turn]
 
 
 @dataclass(frozen=True)
+class ApiError:
+    """An error answer: `{"type": "error", "error": {"type": ..., "message": ...}}`.
+
+    With `until` (a Unix time) it answers every conversation request until then, as a spent
+    quota does, however often the CLI retries; without, it answers one request."""
+
+    status: int
+    type: str
+    message: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    until: float | None = None
+
+
+def rate_limited(
+    message: str = "Number of request tokens has exceeded your rate limit",
+) -> ApiError:
+    """A 429 that the CLI does not retry itself (`x-should-retry: false`)."""
+    return ApiError(429, "rate_limit_error", message, {"x-should-retry": "false"})
+
+
+@dataclass(frozen=True)
 class Logged:
     method: str
     path: str
     body: Any
-    kind: str  # "turn N", "side", "past-end", "no-cwd", "other"
+    kind: str  # "turn N", "side", "past-end", "no-cwd", "error N" (HTTP status), "other"
 
 
 def _texts(content: Any) -> list[str]:
@@ -157,8 +181,10 @@ class FakeAnthropic:
         script: Script | Mapping[str, Script],
         *,
         lifetime_s: float = DEFAULT_LIFETIME_S,
+        errors: Sequence[ApiError] = (),
     ) -> None:
         self._scripts = script
+        self._errors = list(errors)
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self.requests: list[dict[str, Any]] = []
@@ -218,6 +244,20 @@ class FakeAnthropic:
         with self._lock:
             return [b for b in self.requests if isinstance(b, dict) and not is_conversation(b)]
 
+    def error_for(self, body: Mapping[str, Any]) -> ApiError | None:
+        """The next scripted error, if this is a conversation request and any are left."""
+        if not is_conversation(body):
+            return None
+        with self._lock:
+            while self._errors:
+                error = self._errors[0]
+                if error.until is None:
+                    return self._errors.pop(0)
+                if time.time() < error.until:
+                    return error
+                self._errors.pop(0)
+            return None
+
     def reply_for(self, body: Mapping[str, Any]) -> tuple[str, Turn, str]:
         """(kind, turn, cwd) for a messages request."""
         cwd = working_directory(body)
@@ -266,9 +306,11 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             return raw.decode("utf-8", "replace")
 
-    def _json(self, status: int, payload: Any) -> None:
+    def _json(self, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.send_header("request-id", self.api.next_id("req"))
@@ -298,6 +340,11 @@ class _Handler(BaseHTTPRequestHandler):
         if path != "/v1/messages" or not isinstance(body, dict):
             self.api.record(Logged("POST", self.path, body, "other"))
             self._not_found()
+            return
+        if (error := self.api.error_for(body)) is not None:
+            self.api.record(Logged("POST", self.path, body, f"error {error.status}"))
+            payload = {"type": "error", "error": {"type": error.type, "message": error.message}}
+            self._json(error.status, payload, error.headers)
             return
         kind, turn, cwd = self.api.reply_for(body)
         self.api.record(Logged("POST", self.path, body, kind))
