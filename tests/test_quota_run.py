@@ -13,6 +13,7 @@ from fakecli import fake_cli
 from runutil import Spec, features, plan_repo, wta
 
 from worktree_agents.agents import claude
+from worktree_agents.domain import FailureReason
 from worktree_agents.events import (
     AgentFinished,
     AgentStarted,
@@ -144,6 +145,14 @@ def test_a_stream_of_429s_lowers_the_slots_and_the_run_finishes(
 
     changes = [(e.slots, e.was, e.reason) for e in events(repo) if isinstance(e, SlotsChanged)]
     assert changes == [(2, 3, "rate_limit"), (1, 2, "rate_limit"), (2, 1, "recovered")]
+    finished = [
+        (e.ok, e.reason, e.rate_limited) for e in events(repo) if isinstance(e, AgentFinished)
+    ]
+    assert sorted(finished, key=str) == sorted(
+        [(False, FailureReason.AGENT_ERROR, True)] * 2 + [(True, None, False)] * 3, key=str
+    )
+    said = [line for line in capsys.readouterr().err.splitlines() if "agent stopped by" in line]
+    assert len(said) == 2
     counted = sorted(o for run in outcomes(repo).values() for o in run if o is not None)
     assert counted == sorted([AttemptOutcome.INTERRUPTED] * 2 + [AttemptOutcome.OK] * 3)
     assert {i: f["state"] for i, f in features(capsys, repo).items()} == dict.fromkeys(

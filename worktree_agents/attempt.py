@@ -304,6 +304,7 @@ class Attempt:
             turns=result.turns,
             duration_s=round(result.duration_s, 3),
             cost_estimated=result.cost_estimated,
+            rate_limited=result.rate_limited and not result.ok,
         )
 
     def _record_result(self, result: AgentResult) -> None:

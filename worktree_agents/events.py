@@ -115,6 +115,7 @@ class AgentFinished(Event):
     turns: int | None
     duration_s: float
     cost_estimated: bool = False  # cost_usd is estimated from the token usage (agent killed)
+    rate_limited: bool = False  # it ended on a rate limit: the attempt is interrupted, not failed
 
 
 class AttemptInterrupted(Event):

@@ -56,6 +56,8 @@ def describe(event: Event) -> str | None:  # noqa: C901 - one flat case per even
         case AgentFinished():
             cost = f", {money(event.cost_usd, event.cost_estimated)}" if event.cost_usd else ""
             verdict = "finished" if event.ok else f"failed ({event.reason})"
+            if event.rate_limited:
+                verdict = "stopped by rate limits"
             return f"{event.feature_id}: agent {verdict} in {event.duration_s:.1f}s{cost}"
         case AttemptInterrupted():
             spent = f", {money(event.cost_usd, event.cost_estimated)}" if event.cost_usd else ""
