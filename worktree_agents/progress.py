@@ -34,8 +34,17 @@ from worktree_agents.text import plural
 from worktree_agents.uncommitted import WARNING as UNCOMMITTED_WARNING
 
 
-def describe(event: Event) -> str | None:  # noqa: C901 - one flat case per event kind
+def describe(event: Event) -> str | None:
     """The line for an event, or None for events too chatty to print."""
+    for line_for in (_run_line, _attempt_line, _outcome_line, _notice_line):
+        line = line_for(event)
+        if line is not None:
+            return line
+    return None
+
+
+def _run_line(event: Event) -> str | None:
+    """The run's own events: its start and end, the base, the slots and quota waits."""
     match event:
         case RunStarted():
             size = f"{plural(len(event.features), 'feature')}, {plural(event.parallel, 'slot')}"
@@ -44,6 +53,25 @@ def describe(event: Event) -> str | None:  # noqa: C901 - one flat case per even
             how = "merged into" if event.how == "merge" else "fast-forwarded onto"
             base = f"{event.base} ({event.base_commit[:10]})"
             return f"integration: {base} {how} it, now at {event.integration_head[:10]}"
+        case QuotaWait():
+            until = time.strftime("%H:%M", time.localtime(event.until))
+            if event.gave_up:
+                return f"quota spent until {until}: {event.detail}"
+            return f"{event.feature_id}: quota spent until {until}; waiting"
+        case SlotsChanged():
+            why = "rate limited" if event.reason == "rate_limit" else "no rate limit lately"
+            return f"{why}: {event.slots} agents at once (was {event.was})"
+        case RunFinished():
+            return (
+                f"run finished ({event.status}): {event.merged} merged, {event.failed} failed,"
+                f" {event.skipped} skipped in {event.duration_s:.1f}s, cost ${event.cost_usd:.4f}"
+            )
+    return None
+
+
+def _attempt_line(event: Event) -> str | None:
+    """One attempt on its way: its worktree, its agent, its checks."""
+    match event:
         case WorktreeCreated():
             where = f"{event.path} on {event.branch} at {event.base_commit[:10]}"
             return f"{event.feature_id}: worktree {where}"
@@ -66,8 +94,12 @@ def describe(event: Event) -> str | None:  # noqa: C901 - one flat case per even
             verdict = "passed" if event.ok else "FAILED"
             what = "setup" if event.stage == "setup" else f"{event.stage} check"
             return f"{event.feature_id}: {what} `{event.command}` {verdict}"
-        case GuardrailTripped():
-            return f"{event.feature_id or 'run'}: guardrail {event.rule}: {event.detail}"
+    return None
+
+
+def _outcome_line(event: Event) -> str | None:
+    """How a feature ended, or that it goes on: merged, conflict, failed, retry, skipped."""
+    match event:
         case Merged():
             return f"{event.feature_id}: merged as {event.commit[:10]}"
         case Conflict():
@@ -82,25 +114,20 @@ def describe(event: Event) -> str | None:  # noqa: C901 - one flat case per even
             )
         case Skipped():
             return f"{event.feature_id}: skipped because {event.because} did not merge"
+    return None
+
+
+def _notice_line(event: Event) -> str | None:
+    """What the person should know: guardrails, warnings, work kept."""
+    match event:
+        case GuardrailTripped():
+            return f"{event.feature_id or 'run'}: guardrail {event.rule}: {event.detail}"
         case CheckoutChanged():
             return checkout_warning(event.paths, event.features)
         case Uncommitted():
             return f"warning: {UNCOMMITTED_WARNING}: {', '.join(event.paths)}"
         case WorkSaved():
             return f"{event.feature_id}: kept work found on its branch as {event.ref}"
-        case QuotaWait():
-            until = time.strftime("%H:%M", time.localtime(event.until))
-            if event.gave_up:
-                return f"quota spent until {until}: {event.detail}"
-            return f"{event.feature_id}: quota spent until {until}; waiting"
-        case SlotsChanged():
-            why = "rate limited" if event.reason == "rate_limit" else "no rate limit lately"
-            return f"{why}: {event.slots} agents at once (was {event.was})"
-        case RunFinished():
-            return (
-                f"run finished ({event.status}): {event.merged} merged, {event.failed} failed,"
-                f" {event.skipped} skipped in {event.duration_s:.1f}s, cost ${event.cost_usd:.4f}"
-            )
     return None
 
 
