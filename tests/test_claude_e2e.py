@@ -56,6 +56,23 @@ def fake_api_env(api: FakeAnthropic, home: Path) -> dict[str, str]:
     }
 
 
+def real_cli_profile(api: FakeAnthropic, home: Path, **changes: object) -> dict[str, object]:
+    """The default profile on the real bundled CLI, talking to `api` with `home` as HOME:
+    no settings read, 5 turns, 60 s and 30 s idle, with `changes` on top."""
+    profile: dict[str, object] = {
+        "backend": "claude",
+        "cli_path": str(CLI),
+        "model": MODEL,
+        "permission_mode": "bypassPermissions",
+        "setting_sources": [],
+        "max_turns": 5,
+        "timeout": "60s",
+        "idle_timeout": "30s",
+        "env": fake_api_env(api, home),
+    }
+    return {**profile, **changes}
+
+
 def claude_processes(home: Path) -> list[int]:
     """Pids of bundled-CLI processes started with HOME=`home` (each test has its own).
 
@@ -289,17 +306,7 @@ def test_wta_run_with_the_real_cli(tmp_path: Path, capsys: pytest.CaptureFixture
     }
     started = time.monotonic()
     with FakeAnthropic(scripts) as api:
-        agent = {
-            "backend": "claude",
-            "cli_path": str(CLI),
-            "model": MODEL,
-            "permission_mode": "bypassPermissions",
-            "setting_sources": [],
-            "max_turns": 5,
-            "timeout": "60s",
-            "idle_timeout": "30s",
-            "env": fake_api_env(api, home),
-        }
+        agent = real_cli_profile(api, home)
         plan_dir = tmp_path / "plan"
         plan_dir.mkdir()
         (plan_dir / "wta.toml").write_text(

@@ -13,7 +13,12 @@ import pytest
 from fakeapi import FakeAnthropic, ToolUse, text, tools, write
 from gitutil import make_repo
 from runutil import agent_toml, wta
-from test_claude_e2e import CLI, MODEL, assert_no_claude_left, blob, fake_api_env, needs_cli
+from test_claude_e2e import (
+    assert_no_claude_left,
+    blob,
+    needs_cli,
+    real_cli_profile,
+)
 
 from worktree_agents.agents.claude_fence import denial_message
 from worktree_agents.events import EventLog, ToolDenied
@@ -54,17 +59,7 @@ def test_writes_outside_the_worktree_are_denied(
     ]
     started = time.monotonic()
     with FakeAnthropic({"greet": script}) as api:
-        agent = {
-            "backend": "claude",
-            "cli_path": str(CLI),
-            "model": MODEL,
-            "permission_mode": "bypassPermissions",
-            "setting_sources": [],
-            "max_turns": 10,
-            "timeout": "60s",
-            "idle_timeout": "30s",
-            "env": fake_api_env(api, home),
-        }
+        agent = real_cli_profile(api, home, max_turns=10)
         plan_dir = tmp_path / "plan"
         plan_dir.mkdir()
         (plan_dir / "wta.toml").write_text(

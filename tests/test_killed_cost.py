@@ -17,7 +17,11 @@ from fakeapi import FakeAnthropic, Usage, bash
 from fakecli import fake_cli
 from gitutil import SCRUBBED_GIT_VARS, make_repo
 from runutil import Spec, agent_toml, features, plan_repo, wta
-from test_claude_e2e import CLI, MODEL, assert_no_claude_left, fake_api_env, needs_cli
+from test_claude_e2e import (
+    assert_no_claude_left,
+    needs_cli,
+    real_cli_profile,
+)
 
 from worktree_agents.agents.base import TokenUsage
 from worktree_agents.agents.pricing import estimate_usd, price_of
@@ -118,16 +122,7 @@ def test_the_real_cli_killed_by_the_idle_timeout_costs_its_estimate(
     command = "python3 -c 'import time; time.sleep(30)'"
     script = [bash(command, Usage(1200, 300, 0, 5000))]
     with FakeAnthropic({"slow": script}) as api:
-        agent = {
-            "backend": "claude",
-            "cli_path": str(CLI),
-            "model": MODEL,
-            "permission_mode": "bypassPermissions",
-            "setting_sources": [],
-            "timeout": "60s",
-            "idle_timeout": "4s",
-            "env": fake_api_env(api, home),
-        }
+        agent = real_cli_profile(api, home, idle_timeout="4s")
         plan = tmp_path / "plan" / "wta.toml"
         plan.parent.mkdir()
         plan.write_text(

@@ -36,13 +36,12 @@ from fakeapi import (
 )
 from runutil import Spec, features, plan_repo, wta
 from test_claude_e2e import (
-    CLI,
     MODEL,
     assert_no_claude_left,
     conversation,
-    fake_api_env,
     needs_cli,
     post,
+    real_cli_profile,
 )
 from test_quota_run import events, outcomes
 
@@ -74,17 +73,7 @@ def script(fid: str, pause: str = "true") -> Script:
 def real_cli_repo(tmp_path: Path, api: FakeAnthropic, ids: Sequence[str], settings: str) -> Path:
     home = tmp_path / "home"
     home.mkdir()
-    agent = {
-        "backend": "claude",
-        "cli_path": str(CLI),
-        "model": MODEL,
-        "permission_mode": "bypassPermissions",
-        "setting_sources": [],
-        "max_turns": 5,
-        "timeout": "60s",
-        "idle_timeout": "30s",
-        "env": fake_api_env(api, home),
-    }
+    agent = real_cli_profile(api, home)
     specs = [Spec(i, {}, acceptance=[f"test -f {i}.txt"]) for i in ids]
     return plan_repo(tmp_path, specs, settings=settings, agent=agent)
 
