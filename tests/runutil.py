@@ -186,10 +186,15 @@ def wta(repo: Path, *args: str) -> int:
 
 def start_run(repo: Path, *, new_session: bool = False) -> subprocess.Popen[bytes]:
     """`wta run` as a separate process (to be killed or watched), the plan beside `repo`."""
+    return start_wta(repo, "run", new_session=new_session)
+
+
+def start_wta(repo: Path, *args: str, new_session: bool = False) -> subprocess.Popen[bytes]:
+    """`wta ARGS` as a separate process (to be killed or watched), the plan beside `repo`."""
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_GIT_VARS}
     plan = repo.parent / "plan" / "wta.toml"
     return subprocess.Popen(
-        [sys.executable, "-m", "worktree_agents.cli", "run", "--plan", str(plan)],
+        [sys.executable, "-m", "worktree_agents.cli", *args, "--plan", str(plan)],
         cwd=repo,
         env=env,
         stdout=subprocess.DEVNULL,

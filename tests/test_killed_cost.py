@@ -16,7 +16,7 @@ import pytest
 from fakeapi import FakeAnthropic, Usage, bash
 from fakecli import fake_cli
 from gitutil import SCRUBBED_GIT_VARS, make_repo
-from runutil import Spec, agent_toml, features, plan_repo, wta
+from runutil import Spec, agent_toml, features, plan_repo, start_run, wta
 from test_claude_e2e import (
     assert_no_claude_left,
     needs_cli,
@@ -171,6 +171,41 @@ def test_an_attempt_stopped_by_ctrl_c_keeps_its_estimate(
         "a: attempt 1 started (claude, profile default, sonnet)",
         "a: attempt 1 interrupted (not a try), ~$0.0330",
     ]
+    got = features(capsys, repo)["a"]
+    assert {k: got[k] for k in ("state", "attempts", "interrupted", "cost_usd")} == {
+        "state": "pending",
+        "attempts": 0,
+        "interrupted": 1,
+        "cost_usd": ESTIMATE,
+    }
+    assert got["cost_estimated"] is True
+
+
+def test_an_attempt_of_a_run_killed_outright_keeps_its_estimate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGKILL leaves wta no moment to record anything: what the agent had used is kept in
+    the attempt's spend.json as it runs, and the next command's recovery records it."""
+    repo = killed_plan(tmp_path)
+    plan = tmp_path / "plan" / "wta.toml"
+    plan.write_text(plan.read_text().replace('timeout = "2s"', 'timeout = "60s"'))
+    proc = start_run(repo, new_session=True)
+    log = repo / ".git" / "wta" / "attempts" / "a" / "1" / "log.txt"
+    deadline = time.monotonic() + 60
+    while not (log.exists() and "Waiting." in log.read_text()):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+
+    os.kill(proc.pid, signal.SIGKILL)  # wta alone: its agent lives on, until recovery
+    proc.wait()
+    assert json.loads((log.parent / "spend.json").read_text()) == {
+        "cost_usd": ESTIMATE,
+        "estimated": True,
+    }
+    capsys.readouterr()
+
+    assert wta(repo, "merge") == 0  # nothing to merge, but it settles the killed run first
+
     got = features(capsys, repo)["a"]
     assert {k: got[k] for k in ("state", "attempts", "interrupted", "cost_usd")} == {
         "state": "pending",

@@ -4,11 +4,16 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
 from gitutil import git
-from runutil import BASE, Spec, features, plan_repo, wta
+from runutil import BASE, Spec, features, plan_repo, start_wta, wta
+
+from worktree_agents.reconcile import INTERRUPTED_DETAIL
 
 TRAILERS = "--format=%(trailers:key=Wta-Feature,valueonly,separator=)"
 
@@ -136,3 +141,66 @@ def test_merge_push_to_a_bare_remote(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert wta(repo, "merge", "--push", "nowhere") == 2
     err = capsys.readouterr().err
     assert err.startswith("wta: error: cannot read the remote 'nowhere': ")
+
+
+def test_a_killed_merge_is_finished_by_the_next(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`wta merge` killed (with its whole group) while it checks b's merged result: b is
+    shown interrupted, then integrated by the next `wta merge`, once, without its agent."""
+    block, started = tmp_path / "block", tmp_path / "started"
+    check = f"test ! -f {block} || test ! -f b.txt || {{ touch {started}; sleep 60; }}"
+    settings = f"[verify]\ncommands = ['{check}']\n"
+    specs = [Spec("a", {"a.txt": "a\n"}), Spec("b", {"b.txt": "b\n"}, depends_on=["a"])]
+    repo = plan_repo(tmp_path, specs, BASE, settings)
+    assert wta(repo, "run", "--no-merge") == 0
+    block.touch()  # from now on, the check on b's merged result hangs
+    proc = start_wta(repo, "merge", new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not started.exists():
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    block.unlink()
+    capsys.readouterr()
+
+    assert wta(repo, "status", "--json") == 0
+    data = json.loads(capsys.readouterr().out)["data"]
+    shown = {f["id"]: (f["state"], f["detail"]) for f in data["features"]}
+    assert shown == {"a": ("merged", None), "b": ("pending", INTERRUPTED_DETAIL)}
+    assert data["run"]["status"] == "interrupted"
+
+    assert wta(repo, "merge") == 0
+    got = features(capsys, repo)
+    assert {f: (v["state"], v["attempts"]) for f, v in got.items()} == {
+        "a": ("merged", 1),
+        "b": ("merged", 1),  # its agent did not run again
+    }
+    assert git(repo, "log", TRAILERS, "--reverse", "main..wta/integration").split() == ["a", "b"]
+    assert git(repo, "rev-parse", "wta/b") == git(repo, "rev-parse", "wta/integration")
+    assert wta(repo, "clean") == 0
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
+def test_a_feature_failing_in_merge_skips_what_waits_on_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    specs = [
+        Spec("x", {"src/core.py": "VALUE = 3\n"}),
+        Spec("c", {"src/core.py": "VALUE = 2\n"}),
+        Spec("d", {"d.txt": "d\n"}, depends_on=["c"]),
+        Spec("e", {"e.txt": "e\n"}, depends_on=["d"]),
+    ]
+    repo = plan_repo(tmp_path, specs, BASE)
+    assert wta(repo, "run", "--no-merge", "--only", "x,c") == 0
+    capsys.readouterr()
+
+    assert wta(repo, "merge") == 1
+
+    got = features(capsys, repo)
+    assert {f: (v["state"], v["reason"], v["skipped_because"]) for f, v in got.items()} == {
+        "x": ("merged", None, None),
+        "c": ("failed", "conflict", None),
+        "d": ("skipped", None, "c"),  # pending, not in the merge: skipped now all the same
+        "e": ("skipped", None, "d"),
+    }

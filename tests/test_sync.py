@@ -126,3 +126,40 @@ def test_sync_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert git(repo, "rev-list", "--parents", "-n", "1", head).split() == [head, merged_a, fix2]
     assert git(repo, "status", "--porcelain") == ""  # the user's checkout: untouched
     assert git(repo, "symbolic-ref", "HEAD") == "refs/heads/main"
+
+
+def test_switching_branches_does_not_merge_the_new_branch_into_integration(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With no [run] base, the base is the branch checked out: a run from another branch
+    stops rather than merge that branch into integration, until the plan names it."""
+    specs = [Spec("a", {"a.txt": "a\n"}), Spec("b", {"b.txt": "b\n"})]
+    repo = plan_repo(tmp_path, specs, BASE)
+    assert wta(repo, "run", "--only", "a") == 0
+    git(repo, "switch", "--quiet", "-c", "topic")
+    topic = commit(repo, {"wip.txt": "half done\n"}, "work in progress")
+    before = refs(repo)
+    capsys.readouterr()
+
+    assert wta(repo, "run") == 2
+    assert wta(repo, "sync") == 2
+
+    message = (
+        "wta: error: the integration branch 'wta/integration' was built on 'main', and the"
+        " current branch 'topic' has commits it lacks; nothing was started and nothing moved.\n"
+        "Check out main and run again, or, to bring topic into wta/integration, set"
+        ' base = "topic" under [run] in wta.toml\n'
+    )
+    assert capsys.readouterr().err == message * 2
+    assert refs(repo) == before
+    assert features(capsys, repo)["b"]["state"] == "pending"
+
+    # a branch integration already holds moves nothing: no reason to stop
+    git(repo, "switch", "--quiet", "-c", "side", "main")
+    assert wta(repo, "sync") == 0
+    # the plan naming the branch is the user's say-so
+    git(repo, "switch", "--quiet", "topic")
+    plan = tmp_path / "plan" / "wta.toml"
+    plan.write_text('[run]\nbase = "topic"\n' + plan.read_text())
+    assert wta(repo, "run") == 0
+    assert git(repo, "merge-base", "--is-ancestor", topic, "wta/integration") == ""

@@ -68,7 +68,8 @@ class Attempt:
         self.files = ctx.paths.attempt(feature.id, record.n)
         self.checks = [*ctx.loaded.plan.verify.commands, *feature.acceptance]
         self.result: AgentResult | None = None
-        self.spend = Spend()  # what the agent spent so far: read if the attempt is cancelled
+        # what the agent spent so far: read if the attempt is cancelled, or the run killed
+        self.spend = Spend(record=self.files.spend)
         self.head: CommitSha | None = None
 
     async def run(self) -> Failure | None:

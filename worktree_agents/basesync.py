@@ -10,13 +10,16 @@ and rewrites no history a reviewer may have looked at.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Literal
 
 from worktree_agents.domain import BranchName, CommitSha, RunId
 from worktree_agents.errors import RepoError, UsageError, WtaError
 from worktree_agents.events import BaseFollowed
+from worktree_agents.git import GitRepo
 from worktree_agents.merge import AlreadyPresent, BaseConflict, MergeCoordinator
+from worktree_agents.store import Store
 
 SyncHow = Literal["up_to_date", "fast_forward", "merge"]
 
@@ -94,6 +97,41 @@ def check_base(base_branch: BranchName | None, integration: str) -> None:
             f"the base branch '{base_branch}' is the integration branch; check out the branch"
             " you want to build on, or set [run] base in wta.toml"
         )
+
+
+def check_same_base(
+    repo: GitRepo,
+    store: Store,
+    configured: str | None,
+    base: tuple[BranchName | None, CommitSha],
+    coordinator: MergeCoordinator,
+) -> None:
+    """With no `[run] base`, the base is the branch checked out. When that is not the
+    branch the last run built on and integration does not hold it, stop rather than merge
+    into integration a branch the user may only have switched to for a moment."""
+    branch, commit = base
+    last = _last_base_branch(store)
+    if configured is not None or last is None or last == branch:
+        return
+    tip = coordinator.tip()
+    if tip is None or repo.is_ancestor(commit, tip):
+        return  # following it would move nothing
+    now = f"the current branch '{branch}'" if branch else f"HEAD ({commit[:10]})"
+    raise UsageError(
+        f"the integration branch '{coordinator.branch}' was built on '{last}', and"
+        f" {now} has commits it lacks; nothing was started and nothing moved.\n"
+        f"Check out {last} and run again, or, to bring {branch or commit[:10]} into"
+        f' {coordinator.branch}, set base = "{branch or commit}" under [run] in wta.toml'
+    )
+
+
+def _last_base_branch(store: Store) -> BranchName | None:
+    """The local branch the latest run that recorded one built on."""
+    for run in reversed(store.runs()):
+        recorded = json.loads(run.options_json or "{}").get("base_branch")
+        if isinstance(recorded, str):
+            return BranchName(recorded)
+    return None
 
 
 def base_followed(run_id: RunId, synced: BaseSync) -> BaseFollowed:

@@ -12,18 +12,21 @@ from worktree_agents import failures
 from worktree_agents.agents.base import AgentTask
 from worktree_agents.attempt import ATTEMPTS_REF, SAVED_REF
 from worktree_agents.context import RunContext
-from worktree_agents.dag import BLOCKING, FeatureGraph
+from worktree_agents.dag import BLOCKING, FeatureGraph, propagate_skips
 from worktree_agents.domain import CommitSha, FeatureId, FeatureState
 from worktree_agents.errors import WtaError
 from worktree_agents.events import WorkSaved
 from worktree_agents.failures import Failure
-from worktree_agents.git import HEADS
+from worktree_agents.git import HEADS, GitRepo
 from worktree_agents.integrate import integrate
+from worktree_agents.lock import RunLock
 from worktree_agents.paths import AttemptFiles
-from worktree_agents.plan import Feature
+from worktree_agents.plan import Feature, Plan
 from worktree_agents.process import append_log, free_port
+from worktree_agents.reconcile import lost_merges
+from worktree_agents.recovery import recover
 from worktree_agents.runner import Orchestrator
-from worktree_agents.store import FeatureRecord
+from worktree_agents.store import FeatureRecord, Store
 from worktree_agents.worktrees import Worktree
 
 
@@ -48,6 +51,10 @@ class DoneMerger(Orchestrator):
             else:
                 context.guard.failed()
                 context.journal.failed(fid, failure)
+        # what waits on a feature that failed here can never run: skipped now, as in
+        # `wta run`, not left pending until the next run finds out
+        for fid, blocker in propagate_skips(self.plan.graph, store.states()).items():
+            context.journal.skipped(fid, blocker)
 
     async def _land(self, ctx: RunContext, record: FeatureRecord) -> Failure | None:
         """Integrate one done feature from a fresh worktree at its verified commit."""
@@ -108,5 +115,18 @@ class DoneMerger(Orchestrator):
 
 
 def done_features(states: dict[FeatureId, FeatureState]) -> tuple[FeatureId, ...]:
-    """The features `wta merge` would integrate, in plan order."""
+    """The done features, in plan order."""
     return tuple(f for f, s in states.items() if s is FeatureState.DONE)
+
+
+def merge_selection(repo: GitRepo, plan: Plan) -> tuple[FeatureId, ...]:
+    """What `wta merge` integrates, in plan order, once what a killed run left is settled
+    (under the run lock): the done features, and the merges the integration branch lacks
+    (a feature a killed `wta merge` was integrating is one)."""
+    with RunLock(repo.state_dir()), Store.open(repo.state_dir()) as store:
+        store.sync_features([f.id for f in plan.features], {f.id for f in plan.features if f.done})
+        base_commit = repo.resolve_base(plan.run.base)[1]
+        recover(repo, plan, store, base_commit)
+        lost = set(lost_merges(repo, plan, store.all_features(), base_commit))
+        done = set(done_features(store.states()))
+    return tuple(f.id for f in plan.features if f.id in done | lost)

@@ -47,6 +47,11 @@ class AttemptFiles:
         return self.dir / PROCESS_RECORD
 
     @property
+    def spend(self) -> Path:
+        """What the agent had spent so far, kept up to date while it runs (agents/base.py)."""
+        return self.dir / "spend.json"
+
+    @property
     def refused_refs(self) -> Path:
         """The ref updates the attempt's git tried and wta's hook refused (refguard.py)."""
         return self.dir / "refused-refs"

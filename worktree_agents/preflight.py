@@ -8,7 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from worktree_agents.basesync import BaseSync, base_name, check_base, follow_base
+from worktree_agents.basesync import (
+    BaseSync,
+    base_name,
+    check_base,
+    check_same_base,
+    follow_base,
+)
 from worktree_agents.context import RunOptions
 from worktree_agents.domain import BranchName, CommitSha, FeatureId, FeatureState
 from worktree_agents.errors import UsageError
@@ -73,6 +79,7 @@ def preflight(
     profiles = profiles_used(plan, to_run, options.profile)
     check_agents(AgentChecks(loaded.base_dir, repo.toplevel).problems(profiles))
     uncommitted = uncommitted_files(repo, loaded, to_run, profiles)
+    check_same_base(repo, store, plan.run.base, (base_branch, base_commit), coordinator)
     coordinator.ensure_branch(base_commit)
     base = base_name(base_branch, plan.run.base, base_commit)
     synced = follow_base(coordinator, base, base_commit)  # before anything starts

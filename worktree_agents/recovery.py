@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from worktree_agents.agents.base import Spend
 from worktree_agents.domain import CommitSha, FeatureId, FeatureState
 from worktree_agents.git import HEADS, GitRepo
 from worktree_agents.merge import feature_trailers
@@ -44,9 +45,10 @@ def recover(repo: GitRepo, plan: Plan, store: Store, base_commit: CommitSha | No
 
     A feature whose commit already reached the integration branch (the run died between
     moving the ref and recording it) is marked merged, so it is never merged twice. One
-    whose last attempt had succeeded was being integrated again (reintegrate.py): it is
-    merged as recorded, and reconciliation finds it lost again. Any other is restarted from
-    pending.
+    whose last attempt had succeeded was being integrated (by a run, by `wta merge`, or
+    again by reintegrate.py): it is recorded merged, reconciliation finds the integration
+    branch lacks it, and the next `wta run` or `wta merge` integrates its verified work
+    without running its agent again. Any other is restarted from pending.
     """
     stranded = [r for r in store.all_features() if r.state in IN_FLIGHT]
     found = landed(repo, plan, base_commit) if stranded else {}
@@ -57,15 +59,7 @@ def recover(repo: GitRepo, plan: Plan, store: Store, base_commit: CommitSha | No
         elif _succeeded(store, record.id):
             store.set_state(record.id, FeatureState.MERGED)
         else:
-            store.reset([record.id], to=_unsettled_state(store, record.id))
-
-
-def _unsettled_state(store: Store, fid: FeatureId) -> FeatureState:
-    """A feature `wta merge` was integrating (its last attempt had finished verified) is
-    done again, its work still on its branch; any other starts again from pending."""
-    attempts = store.attempts(fid)
-    verified = bool(attempts) and attempts[-1].outcome is AttemptOutcome.OK
-    return FeatureState.DONE if verified else FeatureState.PENDING
+            store.reset([record.id])
 
 
 def _succeeded(store: Store, fid: FeatureId) -> bool:
@@ -78,16 +72,20 @@ def _stop_unfinished_attempt(store: Store, fid: FeatureId) -> None:
     if not attempts or attempts[-1].finished_at is not None:
         return
     last = attempts[-1]
+    spent = Spend()
     if last.log_path:
         # its agent and checks outlive a run killed by SIGKILL: stop them first, so that
         # they cannot write into the restarted attempt's worktree
         files = AttemptFiles.of_log(last.log_path)
         asyncio.run(_stop_processes(files, Path(last.log_path), last))
+        spent = Spend.recorded(files.spend)  # what its agent had reported using
     store.finish_attempt(
         fid,
         last.n,
         outcome=AttemptOutcome.INTERRUPTED,
         detail="the run that started this attempt stopped before it finished",
+        cost_usd=spent.cost_usd,
+        cost_estimated=spent.estimated,
     )
 
 

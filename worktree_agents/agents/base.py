@@ -4,6 +4,7 @@ process becomes a result. Which backend runs a profile is agents/registry.py."""
 
 from __future__ import annotations
 
+import json
 import signal
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -39,10 +40,33 @@ AGENT_GIT_CONFIG: tuple[tuple[str, str], ...] = (
 @dataclass
 class Spend:
     """What an attempt's agent has spent so far, kept up to date while it runs, so that an
-    attempt cancelled before its agent returns still knows (the claude backend keeps it)."""
+    attempt cancelled before its agent returns still knows (the claude backend keeps it).
+    With a `record` file, each update is also written there, for a run killed outright:
+    the next run's recovery reads what the attempt had spent (recovery.py)."""
 
     cost_usd: float | None = None
     estimated: bool = False  # some of cost_usd is estimated from token usage (pricing.py)
+    record: Path | None = None
+
+    def update(self, cost_usd: float | None, estimated: bool) -> None:
+        if (cost_usd, estimated) == (self.cost_usd, self.estimated):
+            return
+        self.cost_usd, self.estimated = cost_usd, estimated
+        if self.record is not None and cost_usd is not None:
+            text = json.dumps({"cost_usd": cost_usd, "estimated": estimated})
+            partial = self.record.with_name(self.record.name + ".part")
+            partial.write_text(text + "\n", encoding="utf-8")
+            partial.replace(self.record)  # never half a record
+
+    @classmethod
+    def recorded(cls, record: Path) -> Spend:
+        """What a record file says was spent (nothing when it is missing or unreadable)."""
+        try:
+            data = json.loads(record.read_text(encoding="utf-8"))
+            cost = float(data["cost_usd"])
+            return cls(cost, bool(data["estimated"]), record)
+        except (OSError, ValueError, KeyError, TypeError):
+            return cls(record=record)
 
 
 @dataclass(frozen=True)

@@ -152,9 +152,10 @@ class Transcript:
         """Keep the task's Spend up to date: what is reported, plus what the open try's
         messages used so far (an attempt cancelled mid-try has nothing else)."""
         spend = self.task.spend
+        cost = spend.cost_usd
         if self.cost is not None or open_estimate:
-            spend.cost_usd = (self.cost or 0.0) + open_estimate
-        spend.estimated = self.cost_estimated or bool(open_estimate)
+            cost = (self.cost or 0.0) + open_estimate
+        spend.update(cost, self.cost_estimated or bool(open_estimate))
 
     def _count_usage(self, message: AssistantMessage) -> None:
         if not message.usage or message.model.startswith("<"):  # "<synthetic>": no API call

@@ -7,7 +7,7 @@ from pathlib import Path
 from worktree_agents.context import RunOptions
 from worktree_agents.errors import ExitCode
 from worktree_agents.git import GitRepo
-from worktree_agents.mergedone import DoneMerger, done_features
+from worktree_agents.mergedone import DoneMerger, merge_selection
 from worktree_agents.nextsteps import next_steps
 from worktree_agents.output import envelope, print_json
 from worktree_agents.plan_load import load_plan
@@ -24,9 +24,7 @@ def run_merge(repo_dir: Path, plan_path: Path, push: str | None, as_json: bool) 
     plan = loaded.plan
     branch = plan.run.integration_branch
     lease = remote_tip(repo, push, branch) if push is not None else None  # before anything
-    with Store.open(repo.state_dir()) as store:
-        store.sync_features([f.id for f in plan.features], {f.id for f in plan.features if f.done})
-        done = done_features(store.states())
+    done = merge_selection(repo, plan)
     outcome: RunOutcome | None = None
     if done:
         options = RunOptions(only=done)

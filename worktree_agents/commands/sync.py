@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from worktree_agents.basesync import BaseSync, base_name, check_base, follow_base
+from worktree_agents.basesync import (
+    BaseSync,
+    base_name,
+    check_base,
+    check_same_base,
+    follow_base,
+)
 from worktree_agents.domain import BranchName
 from worktree_agents.git import GitRepo
 from worktree_agents.lock import RunLock
@@ -12,6 +18,7 @@ from worktree_agents.merge import MergeCoordinator
 from worktree_agents.output import envelope, print_json
 from worktree_agents.plan import Plan
 from worktree_agents.plan_load import load_plan
+from worktree_agents.store import Store
 
 
 def sync_integration(repo: GitRepo, plan: Plan) -> BaseSync:
@@ -23,6 +30,9 @@ def sync_integration(repo: GitRepo, plan: Plan) -> BaseSync:
         integration = BranchName(plan.run.integration_branch)
         coordinator = MergeCoordinator(repo, integration, plan.run.merge)
         coordinator.refuse_if_checked_out()
+        with Store.open(repo.state_dir()) as store:
+            found = (base_branch, base_commit)
+            check_same_base(repo, store, plan.run.base, found, coordinator)
         coordinator.ensure_branch(base_commit)
         base = base_name(base_branch, plan.run.base, base_commit)
         return follow_base(coordinator, base, base_commit)
