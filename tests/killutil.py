@@ -166,9 +166,10 @@ def outcome(repo: Path, before: dict[str, str], reference_tree: str) -> list[str
     clean = wta_process(repo, "clean")
     if clean.returncode != 0:
         problems.append(f"wta clean exited {clean.returncode}: {clean.stderr.strip()}")
-    left = git(repo, "worktree", "list", "--porcelain").count("worktree ") - 1
-    if left:
-        problems.append(f"{left} worktrees left after wta clean")
+    listed = git(repo, "worktree", "list", "--porcelain").split("\n\n")[1:]
+    if listed:  # each as git lists it (branch or detached, locked, prunable), to debug
+        left = "; ".join(" ".join(entry.split()) for entry in listed)
+        problems.append(f"{len(listed)} worktrees left after wta clean: {left}")
     after = user_state(repo)
     problems += [f"user's {key} changed" for key in before if before[key] != after[key]]
     return problems
