@@ -14,6 +14,7 @@ import xmlschema
 from gitutil import git
 from runutil import BASE, Spec, features, plan_repo, wta
 
+from worktree_agents.junit import junit_xml, log_tail
 from worktree_agents.stepsummary import markdown_cell, mermaid_label
 
 SCHEMA = xmlschema.XMLSchema(Path(__file__).parent.parent / "fixtures/schemas/junit-10.xsd")
@@ -112,6 +113,25 @@ def test_features_not_run_are_skipped_as_not_run(
         ("d", "skipped", {"message": "not run (state: pending)"}, None),
         ("e", None, None, None),
     ]
+
+
+def test_features_a_guardrail_held_back_say_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    specs = [Spec("c", {"c.txt": "c\n"}, acceptance=["false"]), Spec("e", {"e.txt": "e\n"})]
+    settings = "[run]\nmax_parallel = 1\n[guardrails]\nmax_attempts = 1\nstop_after_failures = 1\n"
+    repo = plan_repo(tmp_path, specs, BASE, settings)
+    report = tmp_path / "report.xml"
+
+    assert wta(repo, "run", "--junit", str(report)) == 1
+
+    log = repo / ".git/wta/attempts/c/1/log.txt"
+    assert _cases(report) == [
+        ("c", "failure", {"type": "verify_failed", "message": "verify_failed: `false` exited 1"},
+         f"`false` exited 1\n\nthe end of its log, {log}:\n{log.read_text()}"),
+        ("e", "skipped",
+         {"message": "not run: the stop_after_failures guardrail stopped new attempts"}, None),
+    ]  # fmt: skip
 
 
 def test_merge_writes_the_report_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -235,3 +255,24 @@ def test_an_unwritable_step_summary_is_a_warning(
         f"wta: warning: cannot append to GITHUB_STEP_SUMMARY {tmp_path}:"
         f" [Errno 21] Is a directory: '{tmp_path}'"
     )
+
+
+def test_an_interrupted_feature_and_the_log_tail(tmp_path: Path) -> None:
+    """What a killed run leaves (hard to stop at the right instant through the CLI)."""
+    feature = {"id": "f", "state": "running", "duration_s": None}
+    data = {
+        "integration": {"branch": "wta/integration", "head": None},
+        "totals": {"cost_usd": 0.0, "duration_s": None},
+        "features": [feature],
+        "interrupted": ["f"],
+    }
+    report = tmp_path / "r.xml"
+    report.write_bytes(junit_xml(data, "wta.x", {}))
+    assert _cases(report) == [
+        ("f", "skipped", {"message": "not run: interrupted; the next `wta run` starts it again"},
+         None),
+    ]  # fmt: skip
+    log = tmp_path / "log.txt"
+    log.write_text("".join(f"line {n}\n" for n in range(1, 61)))
+    assert log_tail(log) == "\n".join(f"line {n}" for n in range(11, 61))
+    assert log_tail(tmp_path / "gone.txt") is None
