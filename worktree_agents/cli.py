@@ -103,6 +103,10 @@ def plan_command(
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the JSON envelope on stdout.")]
+JunitOption = Annotated[
+    Path | None,
+    typer.Option("--junit", metavar="FILE", help="Write a JUnit XML report: a test per feature."),
+]
 
 
 def _feature_ids(values: list[str] | None) -> tuple[str, ...]:
@@ -141,6 +145,7 @@ def run(
         bool, typer.Option("--retry-failed", help="Run failed and skipped features again.")
     ] = False,
     as_json: JsonOption = False,
+    junit: JunitOption = None,
 ) -> int:
     """Run the plan: agents in parallel worktrees, then merge onto the integration branch."""
     from worktree_agents.commands.run import run_run
@@ -156,7 +161,7 @@ def run(
         no_merge=no_merge,
         retry_failed=retry_failed,
     )
-    return run_run(Path.cwd(), _plan_path(plan), options, as_json)
+    return run_run(Path.cwd(), _plan_path(plan), options, as_json, junit)
 
 
 @app.command()
@@ -247,13 +252,14 @@ def merge(
         typer.Option("--push", metavar="REMOTE", help="Then push integration, with a lease."),
     ] = None,
     as_json: JsonOption = False,
+    junit: JunitOption = None,
 ) -> int:
     """Integrate the done features (from `wta run --no-merge`), in dependency order."""
     from worktree_agents.commands.merge import run_merge
 
     if as_json:
         _JsonMode.command = "merge"
-    return run_merge(Path.cwd(), _plan_path(plan), push, as_json)
+    return run_merge(Path.cwd(), _plan_path(plan), push, as_json, junit)
 
 
 @app.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from worktree_agents.cireports import check_report_path, write_ci_reports
 from worktree_agents.context import RunOptions
 from worktree_agents.errors import ExitCode
 from worktree_agents.git import GitRepo
@@ -18,7 +19,11 @@ from worktree_agents.statusview import render_table, status_data
 from worktree_agents.store import Store
 
 
-def run_merge(repo_dir: Path, plan_path: Path, push: str | None, as_json: bool) -> int:
+def run_merge(
+    repo_dir: Path, plan_path: Path, push: str | None, as_json: bool, junit: Path | None = None
+) -> int:
+    if junit is not None:
+        check_report_path(junit, "--junit")
     loaded = load_plan(plan_path)
     repo = GitRepo.open(repo_dir)
     plan = loaded.plan
@@ -40,6 +45,7 @@ def run_merge(repo_dir: Path, plan_path: Path, push: str | None, as_json: bool) 
     data["run_id"] = outcome.run_id if outcome is not None else None
     data["selected"] = list(done)
     data["push"] = pushed.as_json() if pushed is not None else None
+    write_ci_reports("merge", data, plan, repo, junit)
     if as_json:
         print_json(envelope("merge", code, data))
         return int(code)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from worktree_agents.cireports import check_report_path, write_ci_reports
 from worktree_agents.errors import ExitCode
 from worktree_agents.git import GitRepo
 from worktree_agents.nextsteps import next_steps, waiting_for_merge
@@ -15,7 +16,11 @@ from worktree_agents.statusview import render_table, status_data
 from worktree_agents.store import Store
 
 
-def run_run(repo_dir: Path, plan_path: Path, options: RunOptions, as_json: bool) -> int:
+def run_run(
+    repo_dir: Path, plan_path: Path, options: RunOptions, as_json: bool, junit: Path | None = None
+) -> int:
+    if junit is not None:
+        check_report_path(junit, "--junit")
     loaded = load_plan(plan_path)
     repo = GitRepo.open(repo_dir)
     outcome = Orchestrator(repo, loaded, options, on_event=LinePrinter()).run()
@@ -26,6 +31,7 @@ def run_run(repo_dir: Path, plan_path: Path, options: RunOptions, as_json: bool)
     data["not_started"] = list(outcome.not_started)
     data["stopped_by"] = outcome.stopped_by
     data["interrupted"] = list(outcome.cut_short)
+    write_ci_reports("run", data, loaded.plan, repo, junit)
     if as_json:
         print_json(envelope("run", outcome.exit_code, data))
     else:
