@@ -263,6 +263,23 @@ def merge(
 
 
 @app.command()
+def review(
+    plan: PlanOption = None,
+    push: Annotated[
+        str | None,
+        typer.Option("--push", metavar="REMOTE", help="Push the review branches, with a lease."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> int:
+    """One PR-ready branch per merged or done feature, in review order."""
+    from worktree_agents.commands.review import run_review
+
+    if as_json:
+        _JsonMode.command = "review"
+    return run_review(Path.cwd(), _plan_path(plan), push, as_json)
+
+
+@app.command()
 def retry(
     features: Annotated[
         list[str], typer.Argument(metavar="ID", help="Failed or skipped feature ids.")
@@ -293,7 +310,7 @@ def demo(
     return run_demo(directory, as_json)
 
 
-JSON_COMMANDS = ("plan", "run", "status", "demo", "sync", "merge")
+JSON_COMMANDS = ("plan", "run", "status", "demo", "sync", "merge", "review")
 
 
 def _json_command(args: list[str]) -> str | None:

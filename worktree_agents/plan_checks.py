@@ -28,6 +28,7 @@ from worktree_agents.plan import (
     RunConfig,
     VerifyConfig,
 )
+from worktree_agents.review import RESERVED_IDS
 from worktree_agents.text import show
 
 TOP = "top level"
@@ -423,6 +424,15 @@ def _check_branches(
     integration = run.get("integration_branch", "wta/integration")
     if not isinstance(prefix, str) or not isinstance(integration, str):
         return
+    for index, item in items:
+        if item.get("id") in RESERVED_IDS:
+            name = f"{prefix}{item['id']}/<id>"
+            yield PlanProblem(
+                label(index),
+                "id",
+                f"{item['id']!r} is reserved: wta names its review branches {name}",
+                "rename the feature",
+            )
     if run.get("base") == integration:
         yield PlanProblem(
             "[run]",
@@ -440,6 +450,13 @@ def _check_branches(
         )
         return
     clash = integration[len(prefix) :].split("/")[0]
+    if clash in RESERVED_IDS:
+        yield PlanProblem(
+            "[run]",
+            "integration_branch",
+            f"{integration!r} clashes with wta's review branches, {prefix}{clash}/<id>",
+            f'use another name under the prefix, such as "{prefix}integration"',
+        )
     for index, item in items:
         if item.get("id") == clash:
             yield PlanProblem(
