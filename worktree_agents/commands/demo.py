@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from worktree_agents.demo import EXPECTED_FAILED, EXPECTED_SKIPPED, create_demo_repo, how_to_look
+from worktree_agents.commands.review import render_text
+from worktree_agents.demo import (
+    EXPECTED_FAILED,
+    EXPECTED_SKIPPED,
+    create_demo_repo,
+    how_to_look,
+    wta_command,
+)
 from worktree_agents.domain import FeatureState
 from worktree_agents.git import GitRepo
 from worktree_agents.output import envelope, print_json
 from worktree_agents.plan_load import load_plan
 from worktree_agents.progress import LinePrinter
+from worktree_agents.reviewset import collect_reviews
 from worktree_agents.runner import Orchestrator, RunOptions
 from worktree_agents.statusview import render_table, status_data
 from worktree_agents.store import Store
@@ -60,4 +68,7 @@ def run_demo(directory: Path | None, as_json: bool) -> int:
         print("The demo did not end as designed; see the table above and `wta logs`.")
     print()
     print(how_to_look(repo_dir))
+    print()
+    print(f"$ {wta_command()} review")  # what comes next: one pull request per feature
+    print(render_text(collect_reviews(repo, loaded), None, []))
     return code
