@@ -24,9 +24,7 @@ def reviews(capsys: pytest.CaptureFixture[str], repo: Path, *args: str) -> dict[
 
 def review_refs(repo: Path) -> dict[str, str]:
     listed = git(repo, "for-each-ref", "--format=%(refname:short) %(objectname)", "refs/heads/wta/")
-    return dict(
-        line.split(" ") for line in listed.splitlines() if line.startswith("wta/review")
-    )
+    return dict(line.split(" ") for line in listed.splitlines() if line.startswith("wta/review"))
 
 
 def final_files(specs: Sequence[Spec], base: Mapping[str, str]) -> dict[str, str]:
