@@ -269,6 +269,13 @@ def review(
         str | None,
         typer.Option("--push", metavar="REMOTE", help="Push the review branches, with a lease."),
     ] = None,
+    open_prs: Annotated[
+        bool,
+        typer.Option(
+            "--open-prs",
+            help="Open or update one pull request per review branch, through the gh CLI.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> int:
     """One PR-ready branch per merged or done feature, in review order."""
@@ -276,7 +283,7 @@ def review(
 
     if as_json:
         _JsonMode.command = "review"
-    return run_review(Path.cwd(), _plan_path(plan), push, as_json)
+    return run_review(Path.cwd(), _plan_path(plan), push, open_prs, as_json)
 
 
 @app.command()
