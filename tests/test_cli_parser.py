@@ -28,7 +28,7 @@ def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["run", "--bogus"], "No such option: --bogus; see `wta run --help`"),
+        (["run", "--xyzzy"], "No such option: --xyzzy; see `wta run --help`"),
         (["show"], "Missing argument 'ID'; see `wta show --help`"),
         (
             ["run", "--parallel", "0"],
@@ -54,7 +54,7 @@ def test_parser_errors_are_wta_errors(tmp_path: Path, args: list[str], message: 
 @pytest.mark.parametrize(
     ("args", "command", "message"),
     [
-        (["run", "--json", "--bogus"], "run", "No such option: --bogus"),
+        (["run", "--json", "--xyzzy"], "run", "No such option: --xyzzy"),
         (["status", "--json", "--plan"], "status", "Option '--plan' requires an argument."),
         (
             ["plan", "--json", "--format", "xml"],

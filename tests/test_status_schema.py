@@ -130,6 +130,7 @@ def test_status_json_before_and_after_a_run(
         "not_started",
         "stopped_by",
         "interrupted",
+        "push",
     ]
     main_tip = git(repo, "rev-parse", "main")
     one = run["data"]["features"][0]

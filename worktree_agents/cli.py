@@ -144,6 +144,14 @@ def run(
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Run failed and skipped features again.")
     ] = False,
+    push: Annotated[
+        str | None,
+        typer.Option(
+            "--push",
+            metavar="REMOTE",
+            help="Push integration and the review branches as features land, with a lease.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
     junit: JunitOption = None,
 ) -> int:
@@ -161,7 +169,7 @@ def run(
         no_merge=no_merge,
         retry_failed=retry_failed,
     )
-    return run_run(Path.cwd(), _plan_path(plan), options, as_json, junit)
+    return run_run(Path.cwd(), _plan_path(plan), options, as_json, junit, push)
 
 
 @app.command()

@@ -40,8 +40,7 @@ def remote_tip(repo: GitRepo, remote: str, branch: str) -> CommitSha | None:
     """Where `remote` has the branch (None: it has not), read before anything moves, with
     the check that the local branch holds it: a push must never drop the remote's commits.
     An unknown or unreachable remote is a usage error."""
-    if not remote or remote.startswith("-"):
-        raise UsageError(f"--push needs a remote name or URL, not {remote!r}")
+    check_remote(remote)
     ref = HEADS + branch
     found = repo.run("ls-remote", remote, ref, check=False)
     if found.exit_code != 0:
@@ -59,6 +58,12 @@ def remote_tip(repo: GitRepo, remote: str, branch: str) -> CommitSha | None:
             f" fetch it and bring it in first (git fetch {remote} {branch}), then run again"
         )
     return old
+
+
+def check_remote(remote: str) -> None:
+    """A remote name or URL, not an option or nothing."""
+    if not remote or remote.startswith("-"):
+        raise UsageError(f"--push needs a remote name or URL, not {remote!r}")
 
 
 def push_with_lease(

@@ -1,0 +1,145 @@
+"""`wta run --push REMOTE`: the integration branch and the review branches pushed as
+features land, and once more when the run ends.
+
+Pushes never sit on the critical path: a landing only wakes a background thread, which
+pushes whatever has landed by then (several landings during one push make one more push,
+not several). Those pushes are best effort; the one at the end is the one that counts.
+There, a remote whose integration branch holds commits this repository lacks (someone
+else pushed meanwhile, and the lease refused us) is fetched and merged into integration,
+with plumbing and by compare-and-swap as when integration follows its base, and the push
+is tried again, a bounded number of times. Review branches are rebuilt from integration
+(reviewset.py) before each push, and pushed by the rules of `wta review --push`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from worktree_agents.basesync import follow_base
+from worktree_agents.domain import BranchName, CommitSha
+from worktree_agents.errors import RepoError, WtaError
+from worktree_agents.events import Event
+from worktree_agents.git import HEADS, GitRepo
+from worktree_agents.merge import MergeCoordinator
+from worktree_agents.plan import LoadedPlan
+from worktree_agents.push import PushResult, push_with_lease
+from worktree_agents.reviewpush import push_reviews
+from worktree_agents.reviewset import collect_reviews
+from worktree_agents.text import last_line
+
+FINAL_TRIES = 3  # pushes of integration at the end, each after fetching what beat it
+FETCHED = "refs/wta/fetched/integration"  # the remote's integration, fetched to merge it
+
+
+def remote_head(repo: GitRepo, remote: str, branch: str) -> CommitSha | None:
+    """Where `remote` has the branch now (None: it has not); RepoError if unreadable."""
+    ref = HEADS + branch
+    found = repo.run("ls-remote", remote, ref, check=False)
+    if found.exit_code != 0:
+        why = last_line(found.stderr) or f"git ls-remote exited {found.exit_code}"
+        raise RepoError(f"cannot read the remote {remote!r}: {why}")
+    for line in found.stdout.splitlines():
+        sha, _, name = line.partition("\t")
+        if name.strip() == ref:
+            return CommitSha(sha.strip())
+    return None
+
+
+class RemotePublisher:
+    """Pushes for one run; `landed()` after each merge, `finish()` when the run ends."""
+
+    def __init__(self, repo: GitRepo, loaded: LoadedPlan, remote: str) -> None:
+        self.repo = repo
+        self.loaded = loaded
+        self.remote = remote
+        self.branch = BranchName(loaded.plan.run.integration_branch)
+        self.notes: list[str] = []  # best-effort pushes that failed (the final one retries)
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._loop, name="wta-push", daemon=True)
+
+    def start(self) -> None:
+        remote_head(self.repo, self.remote, self.branch)  # unreadable: exit 2, before anything
+        self._thread.start()
+
+    def watch(self, on_event: Callable[[Event], None]) -> Callable[[Event], None]:
+        """`on_event`, also waking the pushes when a feature merges."""
+
+        def watched(event: Event) -> None:
+            on_event(event)
+            if event.kind == "merged":
+                self._wake.set()
+
+        return watched
+
+    def stop(self) -> None:
+        """End the background pushes (the one under way finishes first)."""
+        self._stopping = True
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def finish(self) -> list[PushResult]:
+        """Stop the background pushes, then push integration (fetching and merging what
+        someone else pushed, if need be) and every review branch."""
+        self.stop()
+        try:
+            results = [self._push_integration()]
+        except WtaError as exc:  # say, the remote's integration conflicts with ours
+            ref = HEADS + self.branch
+            results = [PushResult(self.remote, ref, None, None, exc.message.splitlines()[0])]
+        return results + self._push_reviews()
+
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._stopping:
+                return
+            try:
+                self._push_landed()
+            except WtaError as exc:
+                self.notes.append(exc.message)
+
+    def _push_landed(self) -> None:
+        """One best-effort round: integration, if the remote holds nothing we lack, then
+        the review branches."""
+        old = remote_head(self.repo, self.remote, self.branch)
+        tip = self.repo.rev_parse(HEADS + self.branch)
+        if tip is not None and (old is None or self.repo.is_ancestor(old, tip)):
+            pushed = push_with_lease(self.repo, self.remote, self.branch, old)
+            if pushed.detail is not None:
+                self.notes.append(pushed.describe())
+        self.notes += [p.describe() for p in self._push_reviews() if p.detail is not None]
+
+    def _push_integration(self) -> PushResult:
+        pushed: PushResult | None = None
+        for _ in range(FINAL_TRIES):
+            old = remote_head(self.repo, self.remote, self.branch)
+            tip = self.repo.rev_parse(HEADS + self.branch)
+            if old is not None and tip is not None and not self.repo.is_ancestor(old, tip):
+                self._merge_remote(old)
+            pushed = push_with_lease(self.repo, self.remote, self.branch, old)
+            if pushed.detail is None:
+                return pushed
+        assert pushed is not None
+        return pushed
+
+    def _merge_remote(self, old: CommitSha) -> None:
+        """Someone else pushed integration: fetch it and merge it into ours (RepoError,
+        naming the paths, on a conflict; nothing moves then)."""
+        spec = f"+{HEADS}{self.branch}:{FETCHED}"
+        fetch = ("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", self.remote, spec)
+        fetched = self.repo.run(*fetch, check=False)
+        if fetched.exit_code != 0:
+            why = last_line(fetched.stderr) or f"git fetch exited {fetched.exit_code}"
+            raise RepoError(f"cannot fetch {self.branch} from {self.remote!r}: {why}")
+        got = self.repo.rev_parse(FETCHED)
+        coordinator = MergeCoordinator(self.repo, self.branch, self.loaded.plan.run.merge)
+        coordinator.ensure_branch(got or old)
+        follow_base(coordinator, f"{self.remote}/{self.branch}", got or old)
+
+    def _push_reviews(self) -> list[PushResult]:
+        found = collect_reviews(self.repo, self.loaded)
+        return push_reviews(self.repo, self.remote, found.entries)
