@@ -212,6 +212,6 @@ def test_what_setup_and_a_check_leave_running_ends_with_the_attempt(
     # each is named as killed: at the end, or (on a loaded machine, the setup's daemon) by an
     # earlier sweep of the attempt's processes
     notes = [line for line in log_of(repo, "plain") if line.startswith("[wta] killed ")]
-    found = [re.search(r"left running \(pids? ([\d, ]+)\)$", line) for line in notes]
+    found = [re.search(r"left running.* \(pids? ([\d, ]+)\)$", line) for line in notes]
     named = sorted(int(p) for m in found if m for p in m.group(1).split(", "))
     assert named == daemons
