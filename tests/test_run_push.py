@@ -126,3 +126,46 @@ def test_an_unreadable_remote_stops_the_run_before_anything(
     assert capsys.readouterr().err.startswith("wta: error: cannot read the remote 'nowhere': ")
     assert git(repo, "branch", "--list", "wta/*") == ""
     assert wta(repo, "run", "--push", "--json") == 2
+
+
+def test_a_lease_refused_at_the_end_is_fetched_merged_and_retried(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The remote moves between wta's read and its push (a hook on the remote stands in for
+    another machine, once): the lease is refused, and wta fetches, merges and pushes again."""
+    repo, remote = setup(tmp_path)
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "--quiet", str(repo), str(other))
+    theirs = commit(other, {"other.txt": "other\n"}, "elsewhere")
+    git(other, "push", "--quiet", str(remote), "HEAD:refs/heads/elsewhere")
+    hook = remote / "hooks" / "pre-receive"
+    once = tmp_path / "raced"
+    hook.write_text(
+        "#!/bin/sh\n"
+        f"if [ ! -e {once} ] && grep -q ' refs/heads/wta/integration$'; then\n"
+        f"  touch {once}\n"
+        # another machine's push lands first; this one was made with a lease now stale
+        f"  env -u GIT_QUARANTINE_PATH git update-ref refs/heads/wta/integration {theirs}\n"
+        "  echo 'raced' >&2; exit 1\n"
+        "fi\n"
+    )
+    hook.chmod(0o755)
+
+    assert wta(repo, "run") == 0  # all merged; nothing pushed yet
+    before = git(repo, "rev-parse", "wta/integration")
+    capsys.readouterr()
+
+    assert wta(repo, "run", "--push", "origin", "--json") == 0
+
+    head = git(repo, "rev-parse", "wta/integration")
+    assert once.exists()  # the first push was refused
+    assert remote_heads(remote)["wta/integration"] == head
+    assert git(repo, "rev-list", "--parents", "-n", "1", head).split() == [head, before, theirs]
+    data = json.loads(capsys.readouterr().out)["data"]
+    assert data["push"][0] == {
+        "remote": "origin",
+        "ref": "refs/heads/wta/integration",
+        "old": theirs,
+        "new": head,
+        "error": None,
+    }
