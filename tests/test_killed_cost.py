@@ -171,14 +171,7 @@ def test_an_attempt_stopped_by_ctrl_c_keeps_its_estimate(
         "a: attempt 1 started (claude, profile default, sonnet)",
         "a: attempt 1 interrupted (not a try), ~$0.0330",
     ]
-    got = features(capsys, repo)["a"]
-    assert {k: got[k] for k in ("state", "attempts", "interrupted", "cost_usd")} == {
-        "state": "pending",
-        "attempts": 0,
-        "interrupted": 1,
-        "cost_usd": ESTIMATE,
-    }
-    assert got["cost_estimated"] is True
+    assert_interrupted_with_estimate(capsys, repo)
 
 
 def test_an_attempt_of_a_run_killed_outright_keeps_its_estimate(
@@ -206,6 +199,11 @@ def test_an_attempt_of_a_run_killed_outright_keeps_its_estimate(
 
     assert wta(repo, "merge") == 0  # nothing to merge, but it settles the killed run first
 
+    assert_interrupted_with_estimate(capsys, repo)
+
+
+def assert_interrupted_with_estimate(capsys: pytest.CaptureFixture[str], repo: Path) -> None:
+    """a went back to pending: its attempt was interrupted, not a try, and kept its estimate."""
     got = features(capsys, repo)["a"]
     assert {k: got[k] for k in ("state", "attempts", "interrupted", "cost_usd")} == {
         "state": "pending",
