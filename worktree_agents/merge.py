@@ -4,18 +4,26 @@ no index (merge-tree, commit-tree, then a compare-and-swap update-ref)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 from worktree_agents.domain import BranchName, CommitSha, FeatureId
 from worktree_agents.errors import GitError, RepoError, WtaError
-from worktree_agents.git import HEADS, GitRepo, GitResult
+from worktree_agents.git import HEADS, GitRepo
+from worktree_agents.plumbing import (
+    TEMP_PARENT_MESSAGE,
+    TreeMerge,
+    commit_tree,
+    is_ancestor,
+    merge_tree,
+    plumb,
+    tree_of,
+)
 
 MergeMode = Literal["squash", "rebase"]
 TRAILER = "Wta-Feature"
 HUNKS_LIMIT = 20_000  # characters of conflict hunks kept in a report
-TEMP_PARENT_MESSAGE = "wta temporary parent\n"
 
 
 @dataclass(frozen=True)
@@ -108,27 +116,6 @@ class _Step:
     author: Mapping[str, str]  # GIT_AUTHOR_* to keep; empty: the environment's identity
 
 
-@dataclass(frozen=True)
-class _TreeMerge:
-    clean: bool
-    tree: str
-    paths: tuple[str, ...]
-    messages: tuple[str, ...]
-
-
-def _git(
-    repo: GitRepo,
-    *args: str,
-    input: str | bytes | None = None,
-    ok_codes: Collection[int] = (0,),
-    env: Mapping[str, str] | None = None,
-) -> GitResult:
-    """Run git on the object store from a neutral directory: with no checkout in sight, an
-    uncommitted `.gitattributes` (say, a merge driver) cannot change a merge's result."""
-    neutral = {"GIT_DIR": str(repo.common_dir), **(env or {})}
-    return repo.run(*args, input=input, ok_codes=ok_codes, env=neutral, cwd=repo.common_dir)
-
-
 def _trailers(
     repo: GitRepo, rev_range: str, paths: Iterable[str] = ()
 ) -> list[tuple[CommitSha, FeatureId]]:
@@ -136,7 +123,7 @@ def _trailers(
     args = ["log", "--reverse", "--no-show-signature", "--full-history", f"--format={fmt}"]
     pathspec = ["--", *paths] if paths else []
     literal = {"GIT_LITERAL_PATHSPECS": "1"}
-    out = _git(repo, *args, "--end-of-options", rev_range, *pathspec, env=literal).stdout
+    out = plumb(repo, *args, "--end-of-options", rev_range, *pathspec, env=literal).stdout
     found: list[tuple[CommitSha, FeatureId]] = []
     for record in out.split("\x1e")[1:]:
         sha, *values = record.strip().split("\x1f")
@@ -159,38 +146,17 @@ def stack_bases(repo: GitRepo, tips: Sequence[CommitSha]) -> StackedBase | Stack
         raise ValueError("stack_bases needs at least one tip")
     base = tips[0]
     for tip in tips[1:]:
-        if _is_ancestor(repo, tip, base):
+        if is_ancestor(repo, tip, base):
             continue
-        if _is_ancestor(repo, base, tip):
+        if is_ancestor(repo, base, tip):
             base = tip
             continue
-        merge = _merge_tree(repo, base, tip)
+        merge = merge_tree(repo, base, tip)
         if not merge.clean:
             return StackConflict(paths=merge.paths)
         args = ["commit-tree", "-p", base, "-p", tip, "-m", "wta: stack dependency branches"]
-        base = CommitSha(_git(repo, *args, merge.tree, env=repo.commit_env).stdout.strip())
+        base = CommitSha(plumb(repo, *args, merge.tree, env=repo.commit_env).stdout.strip())
     return StackedBase(commit=base)
-
-
-def _is_ancestor(repo: GitRepo, ancestor: CommitSha, commit: CommitSha) -> bool:
-    result = _git(repo, "merge-base", "--is-ancestor", ancestor, commit, ok_codes=(0, 1))
-    return result.exit_code == 0
-
-
-def _merge_tree(repo: GitRepo, ours: CommitSha, theirs: CommitSha) -> _TreeMerge:
-    result = _git(repo, "merge-tree", "--write-tree", "-z", ours, theirs, ok_codes=(0, 1))
-    tree, *fields = result.stdout.split("\0")
-    clean = result.exit_code == 0  # 1 is conflicts; anything else raised GitError
-    paths: set[str] = set()
-    messages: list[str] = []
-    if not clean:  # `<mode> <oid> <stage>\t<path>` records, an empty field, then messages
-        end = fields.index("") if "" in fields else len(fields)
-        paths = {entry.split("\t", 1)[1] for entry in fields[:end]}
-        i = end + 1
-        while i < len(fields) and fields[i].isdigit():  # <n> <path>*n <type> <message>
-            i += int(fields[i]) + 3
-            messages.append(fields[i - 1].rstrip("\n"))
-    return _TreeMerge(clean, tree, tuple(sorted(paths)), tuple(messages))
 
 
 def _conflict_regions(text: str) -> list[str]:
@@ -277,21 +243,23 @@ class MergeCoordinator:
 
     def prepare(self, change: FeatureChange, onto: CommitSha) -> PrepareResult:
         """Compute the new integration head for `change` on `onto` without moving any ref."""
-        head, tree = onto, self._tree(onto)
+        head, tree = onto, tree_of(self.repo, onto)
         for step in self._steps(change):
             # The temporary parent F (tree of the tip, parent = the step's base) makes
             # `merge-tree F commit` a cherry-pick: git 2.39 has no --merge-base. It is only
             # required when the base is not an ancestor of the tip (a stacked branch), and
             # gives the same result when it is, so it is always used.
-            temp = self._commit_tree(tree, step.parent, TEMP_PARENT_MESSAGE, sign=False)
-            merge = _merge_tree(self.repo, temp, step.commit)
+            env = self.repo.commit_env
+            temp = commit_tree(self.repo, tree, [step.parent], TEMP_PARENT_MESSAGE, env, sign=False)
+            merge = merge_tree(self.repo, temp, step.commit)
             if not merge.clean:
                 labels: dict[str, str] = {temp: self.branch, step.commit: change.feature_id}
                 return Conflicted(onto=onto, report=self._report(change, onto, merge, labels))
             if merge.tree == tree:
                 continue  # already present, or the commit became empty: make no empty commit
             message = self._with_trailer(step.message, change.feature_id)
-            head = self._commit_tree(merge.tree, head, message, env=step.author)
+            env = {**self.repo.commit_env, **step.author}
+            head = commit_tree(self.repo, merge.tree, [head], message, env)
             tree = merge.tree
         if head == onto:
             return AlreadyPresent(onto=onto)
@@ -303,22 +271,22 @@ class MergeCoordinator:
         """Integration at `onto` brought up to date with its base, without moving a ref:
         already there, a fast-forward (nothing of wta's on it yet), or a merge commit whose
         first parent is `onto` and second `base`, so every feature commit stays as it is."""
-        if _is_ancestor(self.repo, base, onto):
+        if is_ancestor(self.repo, base, onto):
             return AlreadyPresent(onto=onto)
-        if _is_ancestor(self.repo, onto, base):
-            return Prepared(onto=onto, commit=base, tree=self._tree(base))
-        shared = _git(self.repo, "merge-base", onto, base, ok_codes=(0, 1))
+        if is_ancestor(self.repo, onto, base):
+            return Prepared(onto=onto, commit=base, tree=tree_of(self.repo, base))
+        shared = plumb(self.repo, "merge-base", onto, base, ok_codes=(0, 1))
         if shared.exit_code != 0:
             raise RepoError(
                 f"the integration branch '{self.branch}' shares no history with the base"
                 f" '{base_name}'; delete it (git branch -D {self.branch}) to start it again"
             )
-        merge = _merge_tree(self.repo, onto, base)
+        merge = merge_tree(self.repo, onto, base)
         if not merge.clean:
             return BaseConflict(onto=onto, paths=merge.paths)
         message = f"Merge {base_name} into {self.branch}\n".encode("utf-8", "surrogateescape")
         args = ["commit-tree", "-p", onto, "-p", base, "-F", "-", merge.tree]
-        made = _git(self.repo, *args, input=message, env=self.repo.commit_env).stdout.strip()
+        made = plumb(self.repo, *args, input=message, env=self.repo.commit_env).stdout.strip()
         return Prepared(onto=onto, commit=CommitSha(made), tree=merge.tree)
 
     def publish(self, prepared: Prepared) -> bool:
@@ -385,7 +353,7 @@ class MergeCoordinator:
         fmt = "%H%x00%P%x00%an%x00%ae%x00%ad%x00%B"
         args = ["log", "-z", "--reverse", "--first-parent", "--no-show-signature", "--date=raw"]
         rev_range = f"{change.base_commit}..{change.tip}"
-        fields = _git(self.repo, *args, f"--format={fmt}", rev_range).stdout.split("\0")[:-1]
+        fields = plumb(self.repo, *args, f"--format={fmt}", rev_range).stdout.split("\0")[:-1]
         steps: list[_Step] = []
         for i in range(0, len(fields), 6):
             sha, parents, name, email, date, message = fields[i : i + 6]
@@ -399,36 +367,18 @@ class MergeCoordinator:
             steps.append(_Step(CommitSha(parents.split()[0]), CommitSha(sha), message, author))
         return steps
 
-    def _tree(self, commit: CommitSha) -> str:
-        return _git(self.repo, "rev-parse", "--verify", f"{commit}^{{tree}}").stdout.strip()
-
-    def _commit_tree(
-        self,
-        tree: str,
-        parent: CommitSha,
-        message: str,
-        *,
-        env: Mapping[str, str] | None = None,
-        sign: bool = True,
-    ) -> CommitSha:
-        flags = [] if sign else ["--no-gpg-sign"]
-        data = message.encode("utf-8", "surrogateescape")  # keep non-UTF-8 messages byte-exact
-        args = ["commit-tree", *flags, "-p", parent, "-F", "-", tree]
-        env = {**self.repo.commit_env, **(env or {})}
-        return CommitSha(_git(self.repo, *args, input=data, env=env).stdout.strip())
-
     def _with_trailer(self, message: str, feature: FeatureId) -> str:
         # --no-divider: a `---` line in a commit message is not the start of a patch.
         args = ["interpret-trailers", "--no-divider", "--where", "end", "--if-exists", "replace"]
         args += ["--if-missing", "add", "--trailer", f"{TRAILER}: {feature}"]
         data = message.encode("utf-8", "surrogateescape")
-        return _git(self.repo, *args, input=data).stdout
+        return plumb(self.repo, *args, input=data).stdout
 
     def _report(
         self,
         change: FeatureChange,
         onto: CommitSha,
-        merge: _TreeMerge,
+        merge: TreeMerge,
         labels: Mapping[str, str],
     ) -> ConflictReport:
         seen: list[FeatureId] = []
@@ -450,7 +400,7 @@ class MergeCoordinator:
         for path in paths:
             if size > HUNKS_LIMIT:
                 break
-            blob = _git(self.repo, "cat-file", "blob", f"{tree}:{path}", ok_codes=(0, 128))
+            blob = plumb(self.repo, "cat-file", "blob", f"{tree}:{path}", ok_codes=(0, 128))
             regions = _conflict_regions(blob.stdout if blob.exit_code == 0 else "")
             text = "".join(regions) or "(no conflict markers; see the messages)\n"
             for sha, label in labels.items():  # name the sides, not the throwaway commits

@@ -20,10 +20,17 @@ from dataclasses import dataclass
 from worktree_agents.domain import BranchName, CommitSha, FeatureId
 from worktree_agents.errors import RepoError
 from worktree_agents.git import HEADS, GitRepo
-from worktree_agents.review_source import Step, plumb
+from worktree_agents.plumbing import (
+    cherry_pick_tree,
+    commit_tree,
+    is_ancestor,
+    merge_tree,
+    plumb,
+    tree_of,
+)
+from worktree_agents.review_source import Step
 
 RESERVED_IDS = ("review", "review-base")  # their feature branches would clash with these refs
-TEMP_PARENT_MESSAGE = "wta temporary parent\n"
 
 
 def review_branch(prefix: str, feature: FeatureId) -> BranchName:
@@ -103,19 +110,19 @@ def _review_base(
         return inputs.base, inputs.base_commit, False
     # a dependency's branch that holds every other one is the base as it is
     for dep in deps:
-        if all(_is_ancestor(repo, other.commit, dep.commit) for other in deps):
+        if all(is_ancestor(repo, other.commit, dep.commit) for other in deps):
             return dep.branch, dep.commit, False
     head = deps[0].commit
     stamp = _latest_date(repo, [d.commit for d in deps])
     env = {**identity, "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
     for dep in deps[1:]:
-        clean, tree, paths = _merge_tree(repo, head, dep.commit)
-        if not clean:
+        merged = merge_tree(repo, head, dep.commit)
+        if not merged.clean:
             names = ", ".join(d.feature_id for d in deps)
-            where = ", ".join(paths)
+            where = ", ".join(merged.paths)
             return ReviewProblem(fid, f"the review branches of {names} conflict in {where}")
         message = f"wta: review base for {fid}\n\nThe review branches of its dependencies merged.\n"
-        head = _commit_tree(repo, tree, [head, dep.commit], message, env)
+        head = commit_tree(repo, merged.tree, [head, dep.commit], message, env, sign=False)
     return stack_branch(inputs.prefix, fid), head, True
 
 
@@ -124,48 +131,17 @@ def _replay(
 ) -> CommitSha | tuple[str, ...]:
     """`steps` cherry-picked onto `onto`, one commit each (none for a step that changes
     nothing); or the conflicting paths."""
-    head, tree = onto, _tree(repo, onto)
+    head, tree = onto, tree_of(repo, onto)
     for step in steps:
         env = {**identity, **step.author, "GIT_COMMITTER_DATE": step.committer_date}
-        # git 2.39 has no merge-tree --merge-base: a temporary commit with the tree of the
-        # head and the step's parent as its parent makes the merge a cherry-pick
-        temp = _commit_tree(repo, tree, [step.parent], TEMP_PARENT_MESSAGE, env)
-        clean, merged, paths = _merge_tree(repo, temp, step.commit)
-        if not clean:
-            return paths
-        if merged == tree:
+        merged = cherry_pick_tree(repo, tree, step.parent, step.commit, env)
+        if not merged.clean:
+            return merged.paths
+        if merged.tree == tree:
             continue
-        head, tree = _commit_tree(repo, merged, [head], step.message, env), merged
+        head = commit_tree(repo, merged.tree, [head], step.message, env, sign=False)
+        tree = merged.tree
     return head
-
-
-def _merge_tree(
-    repo: GitRepo, ours: CommitSha, theirs: CommitSha
-) -> tuple[bool, str, tuple[str, ...]]:
-    """merge-tree's verdict (exit 0: clean, 1: conflicts), the tree, the conflicted paths."""
-    args = ("merge-tree", "--write-tree", "--name-only", "-z", ours, theirs)
-    result = plumb(repo, *args, ok_codes=(0, 1))
-    tree, *fields = result.stdout.split("\0")
-    end = fields.index("") if "" in fields else len(fields)
-    return result.exit_code == 0, tree, tuple(sorted(set(fields[:end])))
-
-
-def _commit_tree(
-    repo: GitRepo, tree: str, parents: list[CommitSha], message: str, env: Mapping[str, str]
-) -> CommitSha:
-    flags = [arg for parent in parents for arg in ("-p", parent)]
-    data = message.encode("utf-8", "surrogateescape")
-    args = ("commit-tree", "--no-gpg-sign", *flags, "-F", "-", tree)
-    return CommitSha(plumb(repo, *args, input=data, env=env).stdout.strip())
-
-
-def _tree(repo: GitRepo, commit: CommitSha) -> str:
-    return plumb(repo, "rev-parse", "--verify", f"{commit}^{{tree}}").stdout.strip()
-
-
-def _is_ancestor(repo: GitRepo, ancestor: CommitSha, commit: CommitSha) -> bool:
-    args = ("merge-base", "--is-ancestor", ancestor, commit)
-    return plumb(repo, *args, ok_codes=(0, 1)).exit_code == 0
 
 
 def _latest_date(repo: GitRepo, commits: Sequence[CommitSha]) -> str:

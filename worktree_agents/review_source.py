@@ -6,12 +6,13 @@ message and dates, so that replaying the same steps gives the same commit ids.""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from worktree_agents.domain import CommitSha, FeatureId
-from worktree_agents.git import GitRepo, GitResult
+from worktree_agents.git import GitRepo
 from worktree_agents.merge import TRAILER, MergeMode
+from worktree_agents.plumbing import plumb
 
 _FIELDS = 8  # see _LOG_FORMAT
 _LOG_FORMAT = (
@@ -44,19 +45,6 @@ class _Commit:
         assert self.parent is not None
         text = self.message if message is None else message
         return Step(self.parent, self.sha, text, self.author, self.committer_date)
-
-
-def plumb(
-    repo: GitRepo,
-    *args: str,
-    input: str | bytes | None = None,
-    ok_codes: Collection[int] = (0,),
-    env: Mapping[str, str] | None = None,
-) -> GitResult:
-    """git on the object store from a neutral directory (as merge.py's plumbing): no checkout's
-    uncommitted `.gitattributes` can change a merge's result."""
-    neutral = {"GIT_DIR": str(repo.common_dir), **(env or {})}
-    return repo.run(*args, input=input, ok_codes=ok_codes, env=neutral, cwd=repo.common_dir)
 
 
 def _log(repo: GitRepo, *rev_args: str) -> list[_Commit]:

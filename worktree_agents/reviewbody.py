@@ -12,10 +12,10 @@ from typing import Any
 from worktree_agents.domain import FeatureId, FeatureState
 from worktree_agents.git import GitRepo
 from worktree_agents.plan import Feature
+from worktree_agents.plumbing import plumb
 from worktree_agents.progress import money
 from worktree_agents.records import FeatureRecord
 from worktree_agents.review import ReviewBranch
-from worktree_agents.review_source import plumb
 from worktree_agents.text import plural
 
 STAT_WIDTH = 72  # columns of `git diff --stat` in a body: the same on every machine
