@@ -3,6 +3,7 @@ on the remote's branch, so it never overwrites what someone else pushed meanwhil
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from worktree_agents.domain import CommitSha
@@ -80,6 +81,50 @@ def push_with_lease(
         why = last_line(pushed.stderr) or f"git push exited {pushed.exit_code}"
         return PushResult(remote, ref, expected, None, why)
     return PushResult(remote, ref, expected, new, None)
+
+
+def push_many(
+    repo: GitRepo, remote: str, leases: Sequence[tuple[str, CommitSha | None]]
+) -> list[PushResult]:
+    """Push several local branches in one `git push` (one connection, one process), each
+    only if the remote's is still at its expected commit (None: absent). Each branch gets
+    its own result: one refused does not hold back the others."""
+    if not leases:
+        return []
+    tips = {branch: repo.rev_parse(HEADS + branch) for branch, _ in leases}
+    args = ["push", "--porcelain"]
+    args += [f"--force-with-lease={HEADS}{b}:{old or ''}" for b, old in leases if tips[b]]
+    args += [remote, *(f"{HEADS}{b}:{HEADS}{b}" for b, _ in leases if tips[b])]
+    pushed = repo.run(*args, check=False) if any(tips.values()) else None
+    verdicts = _porcelain(pushed.stdout) if pushed is not None else {}
+    results = []
+    for branch, old in leases:
+        ref, new = HEADS + branch, tips[branch]
+        if new is None:
+            results.append(
+                PushResult(remote, ref, old, None, f"there is no local {branch} to push")
+            )
+            continue
+        flag, summary = verdicts.get(ref, ("!", ""))
+        if flag == "!":
+            assert pushed is not None
+            why = summary or last_line(pushed.stderr) or f"git push exited {pushed.exit_code}"
+            results.append(PushResult(remote, ref, old, None, why))
+        else:
+            results.append(PushResult(remote, ref, old, new, None))
+    return results
+
+
+def _porcelain(out: str) -> dict[str, tuple[str, str]]:
+    """`git push --porcelain`'s verdict per remote ref: its flag (`!`: refused) and summary,
+    from its `<flag>\t<from>:<to>\t<summary>` lines."""
+    found = {}
+    for line in out.splitlines():
+        fields = line.split("\t")
+        if len(fields) >= 3 and len(fields[0]) == 1:
+            _, _, to = fields[1].partition(":")
+            found[to] = (fields[0], fields[2])
+    return found
 
 
 def _holds(repo: GitRepo, local: CommitSha, old: CommitSha) -> bool:

@@ -1,5 +1,5 @@
 """`wta review --push REMOTE`: each review branch, and the review base it stacks on, pushed
-with a lease.
+with a lease, all in one `git push`.
 
 Review branches are rebuilt when integration changes, so a push may replace the remote's
 branch. It does so only over a commit wta made for that branch (one it still has, carrying
@@ -15,36 +15,39 @@ from worktree_agents.domain import BranchName, CommitSha, FeatureId
 from worktree_agents.errors import RepoError, UsageError
 from worktree_agents.git import HEADS, GitRepo
 from worktree_agents.merge import TRAILER
-from worktree_agents.push import PushResult, push_with_lease
-from worktree_agents.reviewbody import ReviewEntry
+from worktree_agents.push import PushResult, push_many
+from worktree_agents.review import ReviewBranch
 from worktree_agents.text import last_line
 
 
-def push_reviews(repo: GitRepo, remote: str, entries: Sequence[ReviewEntry]) -> list[PushResult]:
+def push_reviews(repo: GitRepo, remote: str, reviews: Sequence[ReviewBranch]) -> list[PushResult]:
     """Push, in review order, each stacked review base and each review branch."""
     if not remote or remote.startswith("-"):
         raise UsageError(f"--push needs a remote name or URL, not {remote!r}")
     branches: list[tuple[BranchName, FeatureId]] = []
-    for entry in entries:
-        if entry.review.stacked:
-            branches.append((entry.review.base, entry.review.feature_id))
-        branches.append((entry.review.branch, entry.review.feature_id))
+    for review in reviews:
+        if review.stacked:
+            branches.append((review.base, review.feature_id))
+        branches.append((review.branch, review.feature_id))
     there = _remote_heads(repo, remote, [b for b, _ in branches])
-    results = []
+    results: dict[BranchName, PushResult] = {}
+    to_push: list[tuple[str, CommitSha | None]] = []
     for branch, feature in branches:
         old, local = there.get(branch), repo.rev_parse(HEADS + branch)
         if old is not None and old == local:
-            results.append(PushResult(remote, HEADS + branch, old, old, None))
+            results[branch] = PushResult(remote, HEADS + branch, old, old, None)
         elif old is not None and local is not None and not _made_by_wta(repo, old, feature, local):
             why = (
                 f"{remote} has {branch} at {old[:10]}, which wta did not make there: someone"
                 f" else moved it; look at it (git fetch {remote} {branch}), and delete it on"
                 f" {remote} to let wta push it again"
             )
-            results.append(PushResult(remote, HEADS + branch, old, None, why))
+            results[branch] = PushResult(remote, HEADS + branch, old, None, why)
         else:
-            results.append(push_with_lease(repo, remote, branch, old))
-    return results
+            to_push.append((branch, old))
+    for (name, _), pushed in zip(to_push, push_many(repo, remote, to_push), strict=True):
+        results[BranchName(name)] = pushed
+    return [results[branch] for branch, _ in branches]  # in review order
 
 
 def _remote_heads(

@@ -77,13 +77,41 @@ def _changes(
 
 def collect_reviews(repo: GitRepo, loaded: LoadedPlan) -> ReviewSet:
     """Build and publish the review branches; describe each."""
+    records, run = _read_store(repo)
+    base, base_commit, built, moves = _publish(repo, loaded, records, run)
+    reviews = [r for r in built if isinstance(r, ReviewBranch)]
+    return ReviewSet(
+        base=base,
+        base_commit=base_commit,
+        entries=_entries(repo, loaded.plan, records, reviews, base),
+        problems=[p for p in built if isinstance(p, ReviewProblem)],
+        moves=moves,
+    )
+
+
+def refresh_reviews(repo: GitRepo, loaded: LoadedPlan) -> list[ReviewBranch]:
+    """Build and publish the review branches, without describing them (no diffstats):
+    what a push needs, for less work while a run goes on."""
+    records, run = _read_store(repo)
+    built = _publish(repo, loaded, records, run)[2]
+    return [r for r in built if isinstance(r, ReviewBranch)]
+
+
+def _read_store(repo: GitRepo) -> tuple[dict[FeatureId, FeatureRecord], RunRecord | None]:
+    if not (repo.state_dir() / DB_NAME).exists():
+        return {}, None
+    with Store.open(repo.state_dir()) as store:
+        return {r.id: r for r in store.all_features()}, store.latest_run()
+
+
+def _publish(
+    repo: GitRepo,
+    loaded: LoadedPlan,
+    records: Mapping[FeatureId, FeatureRecord],
+    run: RunRecord | None,
+) -> tuple[BranchName, CommitSha, list[ReviewBranch | ReviewProblem], list[RefMove]]:
+    """Every review branch built, and the refs moved to them."""
     plan = loaded.plan
-    records: dict[FeatureId, FeatureRecord] = {}
-    run: RunRecord | None = None
-    if (repo.state_dir() / DB_NAME).exists():
-        with Store.open(repo.state_dir()) as store:
-            records = {r.id: r for r in store.all_features()}
-            run = store.latest_run()
     base, base_commit = review_base(repo, plan, run)
     graph = plan.graph
     inputs = ReviewInputs(
@@ -96,14 +124,7 @@ def collect_reviews(repo: GitRepo, loaded: LoadedPlan) -> ReviewSet:
     )
     built = build_reviews(repo, inputs, repo.commit_env)
     moves = publish(repo, plan.run.branch_prefix, wanted_refs(built))
-    reviews = [r for r in built if isinstance(r, ReviewBranch)]
-    return ReviewSet(
-        base=base,
-        base_commit=base_commit,
-        entries=_entries(repo, plan, records, reviews, base),
-        problems=[p for p in built if isinstance(p, ReviewProblem)],
-        moves=moves,
-    )
+    return base, base_commit, built, moves
 
 
 def _entries(

@@ -25,7 +25,7 @@ from worktree_agents.merge import MergeCoordinator
 from worktree_agents.plan import LoadedPlan
 from worktree_agents.push import PushResult, push_with_lease
 from worktree_agents.reviewpush import push_reviews
-from worktree_agents.reviewset import collect_reviews
+from worktree_agents.reviewset import refresh_reviews
 from worktree_agents.text import last_line
 
 FINAL_TRIES = 3  # pushes of integration at the end, each after fetching what beat it
@@ -141,5 +141,4 @@ class RemotePublisher:
         follow_base(coordinator, f"{self.remote}/{self.branch}", got or old)
 
     def _push_reviews(self) -> list[PushResult]:
-        found = collect_reviews(self.repo, self.loaded)
-        return push_reviews(self.repo, self.remote, found.entries)
+        return push_reviews(self.repo, self.remote, refresh_reviews(self.repo, self.loaded))

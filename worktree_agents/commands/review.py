@@ -38,7 +38,8 @@ def run_review(
     if open_prs:
         check_gh(repo.toplevel)  # no gh, or not logged in: exit 2 before anything moves
     found = collect_reviews(repo, loaded)
-    pushed = push_reviews(repo, push, found.entries) if push is not None else []
+    reviews = [entry.review for entry in found.entries]
+    pushed = push_reviews(repo, push, reviews) if push is not None else []
     failed = bool(found.problems) or any(p.detail is not None for p in pushed)
     errors = [error_entry("ReviewConflict", p.detail, where=p.feature_id) for p in found.problems]
     prs: dict[FeatureId, PrResult] = {}
