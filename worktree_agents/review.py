@@ -68,10 +68,19 @@ class ReviewInputs:
     prefix: str
 
 
+ReplayMemo = dict[tuple[CommitSha, tuple[tuple[str, str, str], ...]], "CommitSha | tuple[str, ...]"]
+
+
 def build_reviews(
-    repo: GitRepo, inputs: ReviewInputs, identity: Mapping[str, str]
+    repo: GitRepo,
+    inputs: ReviewInputs,
+    identity: Mapping[str, str],
+    memo: ReplayMemo | None = None,
 ) -> list[ReviewBranch | ReviewProblem]:
-    """Each reviewable feature's review branch (computed, not published), in review order."""
+    """Each reviewable feature's review branch (computed, not published), in review order.
+
+    A replay is deterministic, so `memo`, kept across calls (as `wta run --push` does for
+    each landing), saves replaying what is unchanged: only new features cost git calls."""
     built: dict[FeatureId, ReviewBranch] = {}
     out: list[ReviewBranch | ReviewProblem] = []
     for fid in inputs.order:
@@ -87,7 +96,13 @@ def build_reviews(
             out.append(base)
             continue
         name, commit, stacked = base
-        replayed = _replay(repo, commit, inputs.changes[fid], identity)
+        steps = inputs.changes[fid]
+        key = (commit, tuple((s.parent, s.commit, s.message) for s in steps))
+        replayed = memo[key] if memo is not None and key in memo else None
+        if replayed is None:
+            replayed = _replay(repo, commit, steps, identity)
+            if memo is not None:
+                memo[key] = replayed
         if isinstance(replayed, tuple):
             paths = ", ".join(replayed)
             detail = f"its change conflicts with its review base {name} in {paths}"

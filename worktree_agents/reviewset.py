@@ -13,6 +13,7 @@ from worktree_agents.plan import LoadedPlan, Plan
 from worktree_agents.records import FeatureRecord, RunRecord
 from worktree_agents.review import (
     RefMove,
+    ReplayMemo,
     ReviewBranch,
     ReviewInputs,
     ReviewProblem,
@@ -89,11 +90,13 @@ def collect_reviews(repo: GitRepo, loaded: LoadedPlan) -> ReviewSet:
     )
 
 
-def refresh_reviews(repo: GitRepo, loaded: LoadedPlan) -> list[ReviewBranch]:
+def refresh_reviews(
+    repo: GitRepo, loaded: LoadedPlan, memo: ReplayMemo | None = None
+) -> list[ReviewBranch]:
     """Build and publish the review branches, without describing them (no diffstats):
-    what a push needs, for less work while a run goes on."""
+    what a push needs, for less work while a run goes on (see build_reviews for `memo`)."""
     records, run = _read_store(repo)
-    built = _publish(repo, loaded, records, run)[2]
+    built = _publish(repo, loaded, records, run, memo)[2]
     return [r for r in built if isinstance(r, ReviewBranch)]
 
 
@@ -109,6 +112,7 @@ def _publish(
     loaded: LoadedPlan,
     records: Mapping[FeatureId, FeatureRecord],
     run: RunRecord | None,
+    memo: ReplayMemo | None = None,
 ) -> tuple[BranchName, CommitSha, list[ReviewBranch | ReviewProblem], list[RefMove]]:
     """Every review branch built, and the refs moved to them."""
     plan = loaded.plan
@@ -122,7 +126,7 @@ def _publish(
         base_commit=base_commit,
         prefix=plan.run.branch_prefix,
     )
-    built = build_reviews(repo, inputs, repo.commit_env)
+    built = build_reviews(repo, inputs, repo.commit_env, memo)
     moves = publish(repo, plan.run.branch_prefix, wanted_refs(built))
     return base, base_commit, built, moves
 

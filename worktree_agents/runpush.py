@@ -2,8 +2,9 @@
 features land, and once more when the run ends.
 
 Pushes never sit on the critical path: a landing only wakes a background thread, which
-pushes whatever has landed by then (several landings during one push make one more push,
-not several). Those pushes are best effort; the one at the end is the one that counts.
+waits a second, then pushes whatever has landed by then: the landings of that second make
+one round of pushes, not one each, so that pushing takes little of the machine while
+agents run. Those pushes are best effort; the one at the end is the one that counts.
 There, a remote whose integration branch holds commits this repository lacks (someone
 else pushed meanwhile, and the lease refused us) is fetched and merged into integration,
 with plumbing and by compare-and-swap as when integration follows its base, and the push
@@ -24,10 +25,12 @@ from worktree_agents.git import HEADS, GitRepo
 from worktree_agents.merge import MergeCoordinator
 from worktree_agents.plan import LoadedPlan
 from worktree_agents.push import PushResult, push_with_lease
+from worktree_agents.review import ReplayMemo
 from worktree_agents.reviewpush import push_reviews
 from worktree_agents.reviewset import refresh_reviews
 from worktree_agents.text import last_line
 
+ROUND_INTERVAL_S = 1.0  # a landing is pushed within about this, with the others meanwhile
 FINAL_TRIES = 3  # pushes of integration at the end, each after fetching what beat it
 FETCHED = "refs/wta/fetched/integration"  # the remote's integration, fetched to merge it
 
@@ -55,8 +58,9 @@ class RemotePublisher:
         self.remote = remote
         self.branch = BranchName(loaded.plan.run.integration_branch)
         self.notes: list[str] = []  # best-effort pushes that failed (the final one retries)
+        self._memo: ReplayMemo = {}  # replays already made, for the next round
         self._wake = threading.Event()
-        self._stopping = False
+        self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="wta-push", daemon=True)
 
     def start(self) -> None:
@@ -75,7 +79,7 @@ class RemotePublisher:
 
     def stop(self) -> None:
         """End the background pushes (the one under way finishes first)."""
-        self._stopping = True
+        self._stopped.set()
         self._wake.set()
         if self._thread.is_alive():
             self._thread.join()
@@ -94,9 +98,9 @@ class RemotePublisher:
     def _loop(self) -> None:
         while True:
             self._wake.wait()
-            self._wake.clear()
-            if self._stopping:
+            if self._stopped.wait(ROUND_INTERVAL_S):  # landings meanwhile join this round
                 return
+            self._wake.clear()
             try:
                 self._push_landed()
             except WtaError as exc:
@@ -141,4 +145,5 @@ class RemotePublisher:
         follow_base(coordinator, f"{self.remote}/{self.branch}", got or old)
 
     def _push_reviews(self) -> list[PushResult]:
-        return push_reviews(self.repo, self.remote, refresh_reviews(self.repo, self.loaded))
+        reviews = refresh_reviews(self.repo, self.loaded, self._memo)
+        return push_reviews(self.repo, self.remote, reviews)
