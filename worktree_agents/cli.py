@@ -325,6 +325,43 @@ def demo(
     return run_demo(directory, as_json)
 
 
+ci_app = typer.Typer(
+    name="ci",
+    help="Continuous integration: a workflow whose job graph is the feature DAG.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(ci_app)
+
+
+@ci_app.command("github")
+def ci_github(
+    plan: PlanOption = None,
+    stdout: Annotated[
+        bool, typer.Option("--stdout", help="Print the workflow instead of writing it.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a different .github/workflows/wta.yml.")
+    ] = False,
+    open_prs: Annotated[
+        bool,
+        typer.Option("--open-prs", help="Also open or update one pull request per feature."),
+    ] = False,
+    package: Annotated[
+        str | None,
+        typer.Option(
+            "--package",
+            metavar="SPEC",
+            help="What the jobs pip install (default: this version of worktree-agents).",
+        ),
+    ] = None,
+) -> int:
+    """Write .github/workflows/wta.yml: one GitHub Actions job per feature, then a merge."""
+    from worktree_agents.commands.ci import run_ci_github
+
+    return run_ci_github(Path.cwd(), _plan_path(plan), stdout, force, open_prs, package)
+
+
 JSON_COMMANDS = ("plan", "run", "status", "demo", "sync", "merge", "review")
 
 
