@@ -173,13 +173,24 @@ def run(
 
 
 @app.command()
-def status(plan: PlanOption = None, as_json: JsonOption = False) -> int:
+def status(
+    plan: PlanOption = None,
+    as_json: JsonOption = False,
+    remote: Annotated[
+        str | None,
+        typer.Option(
+            "--remote",
+            metavar="REMOTE",
+            help="What the remote holds: each feature's result record or claim, and the cost.",
+        ),
+    ] = None,
+) -> int:
     """Every feature: state, reason, branch, attempts, cost, time."""
     from worktree_agents.commands.status import run_status
 
     if as_json:
         _JsonMode.command = "status"
-    return run_status(Path.cwd(), _plan_path(plan), as_json)
+    return run_status(Path.cwd(), _plan_path(plan), as_json, remote)
 
 
 @app.command()

@@ -19,6 +19,8 @@ from worktree_agents.plan import LoadedPlan
 from worktree_agents.plan_load import load_plan
 from worktree_agents.progress import describe, money
 from worktree_agents.records import RunRecord
+from worktree_agents.remote_claims import read_remote
+from worktree_agents.remoteview import remote_data, render_remote
 from worktree_agents.runsview import render_runs
 from worktree_agents.statusview import render_table, status_data
 from worktree_agents.store import (
@@ -39,7 +41,9 @@ def _open(repo_dir: Path, plan_path: Path) -> tuple[GitRepo, LoadedPlan, Store |
     return repo, loaded, Store.open(repo.state_dir()) if has_state else None
 
 
-def run_status(repo_dir: Path, plan_path: Path, as_json: bool) -> int:
+def run_status(repo_dir: Path, plan_path: Path, as_json: bool, remote: str | None = None) -> int:
+    if remote is not None:
+        return run_remote_status(repo_dir, plan_path, remote, as_json)
     repo, loaded, store = _open(repo_dir, plan_path)
     try:
         data = status_data(loaded.plan, repo, store)
@@ -52,6 +56,23 @@ def run_status(repo_dir: Path, plan_path: Path, as_json: bool) -> int:
         print(render_table(data))
         if data["run"] is not None and data["run"]["status"] == RunStatus.INTERRUPTED:
             print(f"run {data['run']['id']} was interrupted; `wta run` resumes it")
+    return 0
+
+
+def run_remote_status(repo_dir: Path, plan_path: Path, remote: str, as_json: bool) -> int:
+    """`wta status --remote REMOTE`: the remote's claims and results for each plan feature;
+    with --json, next to the usual local status data."""
+    repo, loaded, store = _open(repo_dir, plan_path)
+    try:
+        found = remote_data(loaded.plan, remote, read_remote(repo, remote))
+        if not as_json:
+            print(render_remote(found))
+            return 0
+        data = status_data(loaded.plan, repo, store)
+    finally:
+        if store is not None:
+            store.close()
+    print_json(envelope("status", 0, {**data, "remote": found}))
     return 0
 
 
