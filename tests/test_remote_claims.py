@@ -80,24 +80,33 @@ def test_a_stale_claim_is_taken_over_and_a_fresh_one_is_not(tmp_path: Path) -> N
     assert stale == ClaimOutcome(True, Claim("auth", "host:2", commit, 1060.5), first.claim)
 
 
-def test_a_feature_with_a_result_is_not_claimed_again(tmp_path: Path) -> None:
-    _, (one, two) = machines(tmp_path)
+def test_a_failed_result_may_be_redone_and_a_done_one_is_final(tmp_path: Path) -> None:
+    remote, (one, two) = machines(tmp_path)
     first = claim(one, "origin", "auth", "github-run-1", ttl_s=TTL, now=1000.0)
     failed = result("auth", "github-run-1", state="failed", reason="timeout")
     publish_result(one, "origin", failed)
 
-    # stale, but its job said how it ended: not taken over
-    other = claim(two, "origin", "auth", "github-run-2", ttl_s=TTL, now=9000.0)
-    # the same run may redo its own failure
-    rerun = claim(two, "origin", "auth", "github-run-1", ttl_s=TTL, now=9000.0)
-    done = result("auth", "github-run-1")
+    # its job has ended: a new workflow run takes the claim over, however fresh
+    redo = claim(two, "origin", "auth", "github-run-2", ttl_s=TTL, now=1001.0)
+    done = result("auth", "github-run-2")
     publish_result(two, "origin", done)
     # a done result is final, even for its own worker
-    again = claim(one, "origin", "auth", "github-run-1", ttl_s=TTL, now=9001.0)
+    again = claim(one, "origin", "auth", "github-run-2", ttl_s=TTL, now=9000.0)
 
-    assert other == ClaimOutcome(False, first.claim, None, failed)
-    assert (rerun.won, rerun.taken_over, rerun.result) == (True, first.claim, failed)
-    assert again == ClaimOutcome(False, rerun.claim, None, done)
+    commit = CommitSha(remote_refs(remote)["refs/wta/claims/auth"])
+    ours = Claim("auth", "github-run-2", commit, 1001.0)
+    assert redo == ClaimOutcome(True, ours, first.claim, failed)
+    assert again == ClaimOutcome(False, ours, None, done)
+
+
+def test_a_stale_claim_with_no_result_only_is_taken_over(tmp_path: Path) -> None:
+    _, (one, two) = machines(tmp_path)
+    first = claim(one, "origin", "auth", "host:1", ttl_s=TTL, now=1000.0)
+    publish_result(one, "origin", result("auth", "host:1"))
+
+    late = claim(two, "origin", "auth", "host:2", ttl_s=TTL, now=9000.0)
+
+    assert late == ClaimOutcome(False, first.claim, None, result("auth", "host:1"))
 
 
 def test_a_claim_with_no_readable_record_still_holds_until_stale(

@@ -50,27 +50,22 @@ def test_a_published_result_reads_back_the_same(tmp_path: Path) -> None:
     )
 
 
-def test_a_result_is_replaced_only_by_its_workers_redo_of_a_failure(tmp_path: Path) -> None:
+def test_a_failed_result_is_replaced_and_a_done_one_is_final(tmp_path: Path) -> None:
     _, one, two = machines(tmp_path)
     failed = result("auth", "github-run-7", state="failed", reason="timeout")
     publish_result(one, "origin", failed)
 
-    with pytest.raises(ResultRefused) as foreign:
-        publish_result(two, "origin", result("auth", "github-run-8"))
-    redone = result("auth", "github-run-7", finished_at=1_700_000_100.0)
+    redone = result("auth", "github-run-8", finished_at=1_700_000_100.0)
     publish_result(two, "origin", redone)
     publish_result(one, "origin", redone)  # the same record again: nothing to do
     with pytest.raises(ResultRefused) as final:
-        publish_result(one, "origin", result("auth", "github-run-7", state="failed"))
+        publish_result(one, "origin", result("auth", "github-run-8", state="failed"))
+    with pytest.raises(ResultRefused) as twice:
+        publish_result(one, "origin", result("auth", "github-run-9"))
 
-    assert (foreign.value.message, foreign.value.existing) == (
-        "origin already holds a result for auth: failed by github-run-7",
-        failed,
-    )
-    assert (final.value.message, final.value.existing) == (
-        "origin already holds a result for auth: done by github-run-7",
-        redone,
-    )
+    assert [(e.value.message, e.value.existing) for e in (final, twice)] == [
+        ("origin already holds a result for auth: done by github-run-8", redone)
+    ] * 2
     assert read_results(one, "origin") == {"auth": redone}
 
 

@@ -9,12 +9,13 @@ goes through; the others see the winner's claim and stand down.
 Takeover. A claim in the way is replaced, by a push with a lease on its commit (so of two
 takers only one wins), when
 - its holder is ours: the same GITHUB_RUN_ID, i.e. a re-run of a job that died or failed;
+- its feature has a failed or skipped result: its job has ended, and the feature may be
+  done again (by a re-run of the job, or by a new workflow run);
 - or it is older than `ttl_s` (by its recorded time, against this machine's clock) and the
   feature has no result record: its job died without a word. The ttl must exceed the
   longest job plus any clock skew between the machines.
-Any other claim wins over ours. A feature with a result record is not claimed again,
-except by the worker that recorded it failed or skipped (a re-run of a failed job may redo
-its own failure); a done result is final (see remote_results)."""
+Any other claim wins over ours. A feature whose result is done is never claimed again (see
+remote_results); to run it again, delete its result and claim refs on the remote."""
 
 from __future__ import annotations
 
@@ -145,15 +146,15 @@ def read_claims(repo: GitRepo, remote: str) -> dict[str, Claim]:
 def may_take(
     existing: Claim, result: FeatureResult | None, holder: str, ttl_s: float, now: float
 ) -> bool:
-    """Whether a claim in the way is replaced (see the module)."""
-    if existing.holder == holder:
+    """Whether a claim in the way is replaced (see the module); `result` is not done."""
+    if existing.holder == holder or result is not None:
         return True
-    return result is None and now - existing.created_at > ttl_s
+    return now - existing.created_at > ttl_s
 
 
-def blocked_by_result(result: FeatureResult | None, holder: str) -> bool:
-    """Whether the feature's result keeps it from being claimed (see the module)."""
-    return result is not None and (result.state == "done" or result.worker != holder)
+def blocked_by_result(result: FeatureResult | None) -> bool:
+    """Whether the feature's result keeps it from being claimed: a done one is final."""
+    return result is not None and result.state == "done"
 
 
 def claim(
@@ -180,7 +181,7 @@ def claim(
         if attempt == 0:
             warn(state.problems)
         existing, result = state.claims.get(feature_id), state.results.get(feature_id)
-        if blocked_by_result(result, holder):
+        if blocked_by_result(result):
             return ClaimOutcome(False, existing, None, result)
         if existing is not None and not may_take(existing, result, holder, ttl_s, when):
             return ClaimOutcome(False, existing, None, result)

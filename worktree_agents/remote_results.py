@@ -3,11 +3,12 @@ the commit it pushed), for later jobs, `wta merge` and `wta status --remote` to 
 
 A record is a commit with no parent whose tree holds `result.json` (the FeatureResult, JSON
 with sorted keys), at `refs/wta/results/<feature id>` on the remote. It is pushed with a
-lease on what the ref held (normally nothing), so two jobs never both record a feature. A
-done result is final. A failed or skipped one is replaced only by a result of the same
-worker (a re-run of the failed job, which keeps its GITHUB_RUN_ID); to run such a feature
-again from a new workflow run, delete its result and claim refs on the remote. A record wta
-cannot read is ignored with a warning, and may be replaced."""
+lease on what the ref held (normally nothing), so two jobs never both record a feature
+over each other. A done result is final. A failed or skipped one is replaced by the next
+result for the feature (a re-run of the failed job, or a new workflow run; the claim decides
+who that is, see remote_claims). To run a done feature again, delete its result and claim
+refs on the remote. A record wta cannot read is ignored with a warning, and may be
+replaced."""
 
 from __future__ import annotations
 
@@ -130,9 +131,9 @@ def read_results(repo: GitRepo, remote: str) -> dict[str, FeatureResult]:
     return found.results
 
 
-def replaceable(existing: FeatureResult, new: FeatureResult) -> bool:
-    """Whether `new` may replace `existing`: the same worker redoing what did not get done."""
-    return existing.state != "done" and existing.worker == new.worker
+def replaceable(existing: FeatureResult) -> bool:
+    """Whether a result on the remote may be replaced: it is not done (see the module)."""
+    return existing.state != "done"
 
 
 def publish_result(
@@ -152,7 +153,7 @@ def publish_result(
         existing = found.results.get(result.feature_id)
         if existing == result:
             return
-        if existing is not None and not replaceable(existing, result):
+        if existing is not None and not replaceable(existing):
             raise ResultRefused(
                 f"{remote} already holds a result for {result.feature_id}:"
                 f" {existing.state} by {existing.worker}",
