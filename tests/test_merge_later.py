@@ -126,14 +126,14 @@ def test_merge_push_to_a_bare_remote(tmp_path: Path, capsys: pytest.CaptureFixtu
     )
     assert git(repo, "log", TRAILERS, "--reverse", "main..wta/integration").split() == ["a", "b"]
 
-    # the remote moved on to something this repository lacks: refused before anything
+    # the remote's integration is something else altogether: refused before anything
     other = git(remote, "commit-tree", "-m", "elsewhere", f"{head}^{{tree}}")
     git(remote, "update-ref", "refs/heads/wta/integration", other)
     assert wta(repo, "merge", "--push", "origin") == 2
     assert capsys.readouterr().err == (
-        f"wta: error: origin has wta/integration at {other[:10]}, which the local"
-        " wta/integration does not hold; fetch it and bring it in first"
-        " (git fetch origin wta/integration), then run again\n"
+        f"wta: error: origin's wta/integration ({other[:10]}) shares no history with the base;"
+        " nothing moved. Delete it on origin (git push origin :wta/integration) if it is"
+        " not wta's\n"
     )
     assert git(remote, "rev-parse", "refs/heads/wta/integration") == other
     assert git(repo, "rev-parse", "wta/integration") == head

@@ -268,17 +268,43 @@ def merge(
     plan: PlanOption = None,
     push: Annotated[
         str | None,
-        typer.Option("--push", metavar="REMOTE", help="Then push integration, with a lease."),
+        typer.Option(
+            "--push",
+            metavar="REMOTE",
+            help="Take the results the remote holds too, then push integration, with a lease.",
+        ),
     ] = None,
     as_json: JsonOption = False,
     junit: JunitOption = None,
 ) -> int:
-    """Integrate the done features (from `wta run --no-merge`), in dependency order."""
+    """Integrate the done features (from `wta run --no-merge`, or CI jobs), in dependency order."""
     from worktree_agents.commands.merge import run_merge
 
     if as_json:
         _JsonMode.command = "merge"
     return run_merge(Path.cwd(), _plan_path(plan), push, as_json, junit)
+
+
+@app.command("run-feature")
+def run_feature(
+    feature: Annotated[str, typer.Argument(metavar="ID", help="The feature to run.")],
+    push: Annotated[
+        str,
+        typer.Option(
+            "--push",
+            metavar="REMOTE",
+            help="The remote shared with the other jobs: claims, results and branches.",
+        ),
+    ],
+    plan: PlanOption = None,
+    as_json: JsonOption = False,
+) -> int:
+    """Run one feature as one CI job: claim it on the remote, run it, push its result."""
+    from worktree_agents.commands.runfeature import run_feature_command
+
+    if as_json:
+        _JsonMode.command = "run-feature"
+    return run_feature_command(Path.cwd(), _plan_path(plan), feature, push, as_json)
 
 
 @app.command()
@@ -373,7 +399,7 @@ def ci_github(
     return run_ci_github(Path.cwd(), _plan_path(plan), stdout, force, open_prs, package)
 
 
-JSON_COMMANDS = ("plan", "run", "status", "demo", "sync", "merge", "review")
+JSON_COMMANDS = ("plan", "run", "status", "demo", "sync", "merge", "review", "run-feature")
 
 
 def _json_command(args: list[str]) -> str | None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from worktree_agents.domain import CommitSha
-from worktree_agents.errors import RepoError, UsageError
+from worktree_agents.errors import UsageError
 from worktree_agents.git import HEADS, GitRepo
 from worktree_agents.text import last_line
 
@@ -35,30 +35,6 @@ class PushResult:
         if self.old == self.new:
             return f"{self.remote} already has {self.ref} at {(self.new or '')[:10]}"
         return f"pushed {self.ref} to {self.remote} at {(self.new or '')[:10]}"
-
-
-def remote_tip(repo: GitRepo, remote: str, branch: str) -> CommitSha | None:
-    """Where `remote` has the branch (None: it has not), read before anything moves, with
-    the check that the local branch holds it: a push must never drop the remote's commits.
-    An unknown or unreachable remote is a usage error."""
-    check_remote(remote)
-    ref = HEADS + branch
-    found = repo.run("ls-remote", remote, ref, check=False)
-    if found.exit_code != 0:
-        why = last_line(found.stderr) or f"git ls-remote exited {found.exit_code}"
-        raise RepoError(f"cannot read the remote {remote!r}: {why}")
-    old: CommitSha | None = None
-    for line in found.stdout.splitlines():
-        sha, _, name = line.partition("\t")
-        if name.strip() == ref:
-            old = CommitSha(sha.strip())
-    local = repo.rev_parse(ref)
-    if old is not None and (local is None or not _holds(repo, local, old)):
-        raise RepoError(
-            f"{remote} has {branch} at {old[:10]}, which the local {branch} does not hold;"
-            f" fetch it and bring it in first (git fetch {remote} {branch}), then run again"
-        )
-    return old
 
 
 def check_remote(remote: str) -> None:
@@ -125,9 +101,3 @@ def _porcelain(out: str) -> dict[str, tuple[str, str]]:
             _, _, to = fields[1].partition(":")
             found[to] = (fields[0], fields[2])
     return found
-
-
-def _holds(repo: GitRepo, local: CommitSha, old: CommitSha) -> bool:
-    if repo.rev_parse(old) is None:  # an object this repository never saw
-        return False
-    return repo.is_ancestor(old, local)

@@ -13,7 +13,8 @@ from worktree_agents.nextsteps import next_steps
 from worktree_agents.output import envelope, print_json
 from worktree_agents.plan_load import load_plan
 from worktree_agents.progress import LinePrinter
-from worktree_agents.push import PushResult, push_with_lease, remote_tip
+from worktree_agents.push import PushResult, check_remote
+from worktree_agents.remotemerge import merge_from_remote
 from worktree_agents.runner import RunOutcome
 from worktree_agents.statusview import render_table, status_data
 from worktree_agents.store import Store
@@ -27,24 +28,27 @@ def run_merge(
     loaded = load_plan(plan_path)
     repo = GitRepo.open(repo_dir)
     plan = loaded.plan
-    branch = plan.run.integration_branch
-    lease = remote_tip(repo, push, branch) if push is not None else None  # before anything
-    done = merge_selection(repo, plan)
     outcome: RunOutcome | None = None
-    if done:
-        options = RunOptions(only=done)
-        outcome = DoneMerger(repo, loaded, options, on_event=LinePrinter()).run()
-    code = outcome.exit_code if outcome is not None else ExitCode.OK
     pushed: PushResult | None = None
-    if push is not None and code != ExitCode.INTERRUPTED:
-        pushed = push_with_lease(repo, push, branch, lease)
-        if pushed.detail is not None:
-            code = max(code, ExitCode.PARTIAL)
+    if push is not None:
+        check_remote(push)
+        outcome, pushed, done = merge_from_remote(repo, loaded, push, LinePrinter())
+    else:
+        done = merge_selection(repo, plan)
+        if done:
+            options = RunOptions(only=done)
+            outcome = DoneMerger(repo, loaded, options, on_event=LinePrinter()).run()
+    code = outcome.exit_code if outcome is not None else ExitCode.OK
+    if pushed is not None and pushed.detail is not None and code != ExitCode.INTERRUPTED:
+        code = max(code, ExitCode.PARTIAL)
     with Store.open(repo.state_dir()) as store:
         data = status_data(plan, repo, store)
     data["run_id"] = outcome.run_id if outcome is not None else None
     data["selected"] = list(done)
     data["push"] = pushed.as_json() if pushed is not None else None
+    blocked = [f for f in data["features"] if f["state"] in ("failed", "skipped")]
+    if push is not None and blocked and code == ExitCode.OK:
+        code = ExitCode.PARTIAL  # the remote's results are the whole plan's: some failed
     write_ci_reports("merge", data, plan, repo, junit)
     if as_json:
         print_json(envelope("merge", code, data))
