@@ -15,7 +15,9 @@ from gitutil import SCRUBBED_GIT_VARS, git
 from runutil import BASE, Spec, plan_repo, wta
 
 from worktree_agents.dag import waves
+from worktree_agents.git import GitRepo
 from worktree_agents.plan_load import load_plan
+from worktree_agents.remote_state import FeatureResult, publish_result
 
 SPECS = [
     Spec("core", {"src/core.py": "VALUE = 1\nCORE = True\n"}),
@@ -200,3 +202,31 @@ def test_a_merge_whose_push_loses_follows_the_winner(tmp_path: Path) -> None:
     assert git(clones[1], "rev-parse", "wta/integration") == theirs
     assert git(remote, "log", TRAILERS, f"main..{theirs}").split() == ["b", "a"]
     assert out.splitlines()[-1] == f"origin already has refs/heads/wta/integration at {theirs[:10]}"
+
+
+def test_the_run_budget_counts_what_the_remote_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    specs = [Spec("a", {"a.txt": "a\n"}), Spec("b", {"b.txt": "b\n"})]
+    repo = plan_repo(tmp_path, specs, BASE, "[guardrails]\nrun_budget_usd = 1.0\n")
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "clone", "--quiet", "--bare", str(repo), str(remote))
+    git(repo, "remote", "add", "origin", str(remote))
+    # a job elsewhere ran a and recorded what it spent
+    spent = FeatureResult(
+        feature_id="a", state="failed", reason="verify_failed", detail="`pytest` exited 1",
+        cost_usd=1.25, worker="github-run-7", finished_at=1.0,
+    )  # fmt: skip
+    publish_result(GitRepo.open(repo), "origin", spent)
+    capsys.readouterr()
+
+    assert wta(repo, "run-feature", "b", "--push", "origin", "--json") == 2
+
+    envelope = json.loads(capsys.readouterr().out)
+    assert envelope["errors"][0]["message"] == (
+        "the features on origin have spent $1.2500 of the run budget ($1.00); no agent was"
+        " started. Raise run_budget_usd in wta.toml to go on"
+    )
+    assert git(remote, "for-each-ref", "refs/wta/claims") == ""  # not even claimed
+    assert wta(repo, "status", "--remote", "origin") == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith("cost $1.25")
