@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from worktree_agents.domain import CommitSha
-from worktree_agents.errors import UsageError
+from worktree_agents.domain import BranchName, CommitSha
+from worktree_agents.errors import RepoError, UsageError
 from worktree_agents.git import HEADS, GitRepo
 from worktree_agents.text import last_line
 
@@ -35,6 +35,29 @@ class PushResult:
         if self.old == self.new:
             return f"{self.remote} already has {self.ref} at {(self.new or '')[:10]}"
         return f"pushed {self.ref} to {self.remote} at {(self.new or '')[:10]}"
+
+
+def remote_heads(
+    repo: GitRepo, remote: str, branches: Sequence[str]
+) -> dict[BranchName, CommitSha]:
+    """Where `remote` has each of `branches` (one `git ls-remote`); a branch it lacks is
+    left out. An unreadable remote is a RepoError with git's reason."""
+    wanted = {HEADS + b for b in branches}
+    found = repo.run("ls-remote", "--heads", remote, *sorted(wanted), check=False)
+    if found.exit_code != 0:
+        why = last_line(found.stderr) or f"git ls-remote exited {found.exit_code}"
+        raise RepoError(f"cannot read the remote {remote!r}: {why}")
+    heads: dict[BranchName, CommitSha] = {}
+    for line in found.stdout.splitlines():
+        sha, _, ref = line.partition("\t")
+        if ref.strip() in wanted:
+            heads[BranchName(ref.strip().removeprefix(HEADS))] = CommitSha(sha.strip())
+    return heads
+
+
+def remote_head(repo: GitRepo, remote: str, branch: str) -> CommitSha | None:
+    """Where `remote` has the branch now (None: it has not)."""
+    return remote_heads(repo, remote, [branch]).get(BranchName(branch))
 
 
 def check_remote(remote: str) -> None:

@@ -16,6 +16,7 @@ from worktree_agents.domain import BranchName, CommitSha, FailureReason, Feature
 from worktree_agents.errors import RepoError
 from worktree_agents.git import HEADS, GitRepo
 from worktree_agents.plan import Plan
+from worktree_agents.push import remote_heads
 from worktree_agents.remote_state import FeatureResult
 from worktree_agents.store import FeatureUpdate, Store
 from worktree_agents.text import last_line
@@ -31,7 +32,7 @@ def fetch_branches(
     wanted = sorted(set(branches))
     if not wanted:
         return {}
-    there = set(_remote_heads(repo, remote, wanted))
+    there = set(remote_heads(repo, remote, wanted))
     specs = [f"+{HEADS}{b}:{FETCHED}heads/{b}" for b in wanted if b in there]
     if specs:
         args = ("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, *specs)
@@ -40,14 +41,6 @@ def fetch_branches(
             why = last_line(fetched.stderr) or f"git fetch exited {fetched.exit_code}"
             raise RepoError(f"cannot fetch from the remote {remote!r}: {why}")
     return {b: repo.rev_parse(f"{FETCHED}heads/{b}") if b in there else None for b in wanted}
-
-
-def _remote_heads(repo: GitRepo, remote: str, branches: list[str]) -> list[str]:
-    listed = repo.run("ls-remote", "--heads", remote, *(HEADS + b for b in branches), check=False)
-    if listed.exit_code != 0:
-        why = last_line(listed.stderr) or f"git ls-remote exited {listed.exit_code}"
-        raise RepoError(f"cannot read the remote {remote!r}: {why}")
-    return [line.split("\t", 1)[1].removeprefix(HEADS) for line in listed.stdout.splitlines()]
 
 
 def adopt_results(

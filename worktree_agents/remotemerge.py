@@ -21,11 +21,10 @@ from worktree_agents.git import GitRepo
 from worktree_agents.lock import RunLock
 from worktree_agents.mergedone import DoneMerger, merge_selection
 from worktree_agents.plan import LoadedPlan
-from worktree_agents.push import PushResult, push_with_lease
+from worktree_agents.push import PushResult, push_with_lease, remote_head
 from worktree_agents.remote_adopt import adopt_results, follow_remote
 from worktree_agents.remote_state import read_results
 from worktree_agents.runner import RunOutcome
-from worktree_agents.runpush import remote_head
 from worktree_agents.store import Store
 
 TRIES = 3  # merges and pushes, each after following what beat the last one

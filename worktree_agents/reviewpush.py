@@ -12,12 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from worktree_agents.domain import BranchName, CommitSha, FeatureId
-from worktree_agents.errors import RepoError, UsageError
+from worktree_agents.errors import UsageError
 from worktree_agents.git import HEADS, GitRepo
 from worktree_agents.merge import TRAILER
-from worktree_agents.push import PushResult, push_many
+from worktree_agents.push import PushResult, push_many, remote_heads
 from worktree_agents.review import ReviewBranch
-from worktree_agents.text import last_line
 
 
 def push_reviews(repo: GitRepo, remote: str, reviews: Sequence[ReviewBranch]) -> list[PushResult]:
@@ -29,7 +28,7 @@ def push_reviews(repo: GitRepo, remote: str, reviews: Sequence[ReviewBranch]) ->
         if review.stacked:
             branches.append((review.base, review.feature_id))
         branches.append((review.branch, review.feature_id))
-    there = _remote_heads(repo, remote, [b for b, _ in branches])
+    there = remote_heads(repo, remote, [b for b, _ in branches])
     results: dict[BranchName, PushResult] = {}
     to_push: list[tuple[str, CommitSha | None]] = []
     for branch, feature in branches:
@@ -48,22 +47,6 @@ def push_reviews(repo: GitRepo, remote: str, reviews: Sequence[ReviewBranch]) ->
     for (name, _), pushed in zip(to_push, push_many(repo, remote, to_push), strict=True):
         results[BranchName(name)] = pushed
     return [results[branch] for branch, _ in branches]  # in review order
-
-
-def _remote_heads(
-    repo: GitRepo, remote: str, branches: Sequence[BranchName]
-) -> dict[BranchName, CommitSha]:
-    wanted = {HEADS + b for b in branches}
-    found = repo.run("ls-remote", "--heads", remote, check=False)
-    if found.exit_code != 0:
-        why = last_line(found.stderr) or f"git ls-remote exited {found.exit_code}"
-        raise RepoError(f"cannot read the remote {remote!r}: {why}")
-    heads: dict[BranchName, CommitSha] = {}
-    for line in found.stdout.splitlines():
-        sha, _, ref = line.partition("\t")
-        if ref.strip() in wanted:
-            heads[BranchName(ref.strip().removeprefix(HEADS))] = CommitSha(sha.strip())
-    return heads
 
 
 def _made_by_wta(repo: GitRepo, commit: CommitSha, feature: FeatureId, local: CommitSha) -> bool:

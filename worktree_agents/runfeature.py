@@ -31,7 +31,7 @@ from worktree_agents.git import HEADS, GitRepo
 from worktree_agents.plan import LoadedPlan
 from worktree_agents.plan_load import load_plan
 from worktree_agents.progress import LinePrinter, money
-from worktree_agents.push import check_remote
+from worktree_agents.push import check_remote, remote_head
 from worktree_agents.remote_adopt import adopt_results
 from worktree_agents.remote_state import (
     FeatureResult,
@@ -43,7 +43,6 @@ from worktree_agents.remote_state import (
     remote_cost,
 )
 from worktree_agents.runner import Orchestrator
-from worktree_agents.runpush import remote_head
 from worktree_agents.statusview import status_data
 from worktree_agents.store import Store
 

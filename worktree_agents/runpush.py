@@ -24,7 +24,7 @@ from worktree_agents.events import Event
 from worktree_agents.git import HEADS, GitRepo
 from worktree_agents.merge import MergeCoordinator
 from worktree_agents.plan import LoadedPlan
-from worktree_agents.push import PushResult, push_with_lease
+from worktree_agents.push import PushResult, push_with_lease, remote_head
 from worktree_agents.review import ReplayMemo
 from worktree_agents.reviewpush import push_reviews
 from worktree_agents.reviewset import refresh_reviews
@@ -33,20 +33,6 @@ from worktree_agents.text import last_line
 ROUND_INTERVAL_S = 1.0  # a landing is pushed within about this, with the others meanwhile
 FINAL_TRIES = 3  # pushes of integration at the end, each after fetching what beat it
 FETCHED = "refs/wta/fetched/integration"  # the remote's integration, fetched to merge it
-
-
-def remote_head(repo: GitRepo, remote: str, branch: str) -> CommitSha | None:
-    """Where `remote` has the branch now (None: it has not); RepoError if unreadable."""
-    ref = HEADS + branch
-    found = repo.run("ls-remote", remote, ref, check=False)
-    if found.exit_code != 0:
-        why = last_line(found.stderr) or f"git ls-remote exited {found.exit_code}"
-        raise RepoError(f"cannot read the remote {remote!r}: {why}")
-    for line in found.stdout.splitlines():
-        sha, _, name = line.partition("\t")
-        if name.strip() == ref:
-            return CommitSha(sha.strip())
-    return None
 
 
 class RemotePublisher:
