@@ -10,6 +10,7 @@ from worktree_agents.plan import Plan
 from worktree_agents.progress import money
 from worktree_agents.remote_claims import RemoteState
 from worktree_agents.remote_results import remote_cost
+from worktree_agents.statusview import duration_text
 from worktree_agents.text import plural
 
 CLAIMED = "claimed"  # the state of a feature claimed with no result yet: running elsewhere
@@ -60,12 +61,6 @@ def _feature(feature_id: str, state: RemoteState) -> dict[str, Any]:
     return data
 
 
-def _time(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.1f}s" if value < 60 else f"{int(value // 60)}m{int(value % 60):02d}s"
-
-
 def _state(feature: dict[str, Any]) -> str:
     if feature["state"] is None:
         return "-"
@@ -95,7 +90,7 @@ def render_remote(remote: dict[str, Any]) -> str:
                 f["worker"] or "-",
                 money(f["cost_usd"], f["cost_estimated"], 2) if ran else "-",
                 f["model"] or "-",
-                _time(f["duration_s"]),
+                duration_text(f["duration_s"]),
                 _changes(f),
             )
         )

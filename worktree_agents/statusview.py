@@ -153,7 +153,8 @@ def _dead(status: RunStatus) -> RunStatus:
     return RunStatus.INTERRUPTED if status is RunStatus.RUNNING else status
 
 
-def _time(value: float | None) -> str:
+def duration_text(value: float | None) -> str:
+    """A duration as the tables show it: `4.2s`, `12m05s`, or `-` when unknown."""
     if value is None:
         return "-"
     return f"{value:.1f}s" if value < 60 else f"{int(value // 60)}m{int(value % 60):02d}s"
@@ -170,7 +171,7 @@ def render_table(data: dict[str, Any]) -> str:
             f["branch"] or "-",
             _tries(f),
             money(f["cost_usd"], f["cost_estimated"], 2),
-            _time(f["duration_s"]),
+            duration_text(f["duration_s"]),
         )
         for f in data["features"]
     ]

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from worktree_agents.progress import money
+from worktree_agents.statusview import duration_text
 from worktree_agents.text import plural, shorten
 
 TITLE_MAX = 40
@@ -43,12 +44,6 @@ def mermaid_label(text: str) -> str:
     return "".join(_MERMAID.get(c, c) for c in flat)
 
 
-def _duration(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.1f}s" if value < 60 else f"{int(value // 60)}m{int(value % 60):02d}s"
-
-
 def _diffstat(f: Mapping[str, Any]) -> str:
     if f["files_changed"] is None:
         return "-"
@@ -73,7 +68,7 @@ def _table(features: Sequence[Mapping[str, Any]]) -> list[str]:
             _reason(f),
             str(f["attempts"]),
             money(f["cost_usd"], f["cost_estimated"], 2),
-            _duration(f["duration_s"]),
+            duration_text(f["duration_s"]),
             _diffstat(f),
             f["branch"] or "-",
         )
@@ -118,7 +113,7 @@ def step_summary(command: str, data: Mapping[str, Any], deps: Mapping[str, Seque
     )
     summary = (
         f"{counts} of {totals['features']}; cost {money(totals['cost_usd'], estimated, 2)};"
-        f" duration {_duration(totals['duration_s'])};"
+        f" duration {duration_text(totals['duration_s'])};"
         f" integration {markdown_cell(integration['branch'])} at {head}"
     )
     lines = [heading, "", summary, "", *_table(data["features"]), ""]
