@@ -63,7 +63,7 @@ def test_status_remote_shows_what_the_remote_holds(
         "c        claimed by github-run-2  -              -             -       -"
         "                  -      -\n"
         "d        skipped                  -              github-run-1  $0.00   -"
-        "                  -      0 files, +0 -0\n"
+        "                  -      -\n"
         "e        -                        -              -             -       -"
         "                  -      -\n"
         "\n"

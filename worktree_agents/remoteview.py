@@ -70,7 +70,7 @@ def _state(feature: dict[str, Any]) -> str:
 
 
 def _changes(feature: dict[str, Any]) -> str:
-    if feature["state"] in (None, CLAIMED):
+    if feature["state"] in (None, CLAIMED, "skipped"):  # a skipped feature changed nothing
         return "-"
     files = plural(feature["files_changed"], "file")
     return f"{files}, +{feature['insertions']} -{feature['deletions']}"
