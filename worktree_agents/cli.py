@@ -345,6 +345,24 @@ def retry(
 
 
 @app.command()
+def report(
+    plan: PlanOption = None,
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", metavar="FILE", help="Write one self-contained HTML page here."),
+    ] = None,
+    run_id: Annotated[
+        str | None, typer.Option("--run", metavar="RUN", help="This run (default: the latest).")
+    ] = None,
+) -> int:
+    """A run's critical path, slowest features and waiting; with --html, a page with the DAG,
+    a timeline, every feature and the costs."""
+    from worktree_agents.commands.report import run_report
+
+    return run_report(Path.cwd(), _plan_path(plan), html, run_id)
+
+
+@app.command()
 def demo(
     directory: Annotated[
         Path | None,
