@@ -104,6 +104,8 @@ def test_demo_prints_the_table_the_outcome_how_to_look_and_the_review(
         "next:",
         "  wta review --push origin      push these branches, with a lease",
         "  wta review --open-prs         open or update one pull request each",
+        "The run's report, with the DAG and a timeline (open it in a browser):"
+        f" {target}/.git/wta/report.html",
         "",
     ]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from worktree_agents.commands.report import gather, write_page
 from worktree_agents.commands.review import render_text
 from worktree_agents.demo import (
     EXPECTED_FAILED,
@@ -39,6 +40,9 @@ def run_demo(directory: Path | None, as_json: bool) -> int:
     with Store.open(repo.state_dir()) as store:
         data = status_data(loaded.plan, repo, store)
     data["repository"] = str(repo_dir)
+    report = repo.state_dir() / "report.html"
+    write_page(report, gather(repo, loaded, None))
+    data["report"] = str(report)
     by_id = {f["id"]: f for f in data["features"]}
     as_designed = all(
         (f["state"], f["reason"], f["skipped_because"])
@@ -71,4 +75,5 @@ def run_demo(directory: Path | None, as_json: bool) -> int:
     print()
     print(f"$ {wta_command()} review")  # what comes next: one pull request per feature
     print(render_text(collect_reviews(repo, loaded), None, []))
+    print(f"The run's report, with the DAG and a timeline (open it in a browser): {report}")
     return code
