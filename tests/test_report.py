@@ -30,7 +30,7 @@ from worktree_agents.events import (
 )
 from worktree_agents.plan_load import load_plan
 from worktree_agents.report_svg import clock, tick_step
-from worktree_agents.runsummary import render_summary
+from worktree_agents.runsummary import ran_critical_path, render_summary
 from worktree_agents.runtimeline import build_timeline
 
 FEATURES = ["base", "answer", "uses", "clash", "extra"]
@@ -255,3 +255,17 @@ def test_the_time_axis_has_round_steps_and_readable_labels() -> None:
     assert [clock(t, s) for t, s in ((0.5, 0.1), (40, 5), (120, 60), (150, 30), (4500, 900))] == [
         "0.5s", "40s", "2m", "2m30s", "1h15m",
     ]  # fmt: skip
+
+
+def test_the_timeline_marks_the_critical_path_as_it_ran(ran: Path, page: Path) -> None:
+    labels = re.findall(r'<text class="label( critical)?" [^>]*>([^<]*)</text>', page.read_text())
+
+    plan = load_plan(ran.parent / "plan" / "wta.toml").plan
+    chain = ran_critical_path(build_timeline(events_of(ran)), plan.graph)
+    # uses waits for answer's two attempts: it ends last, unless clash's conflict came later
+    assert [f.feature_id for f in chain] in (["answer", "uses"], ["clash"])
+    critical = {f.feature_id for f in chain}
+    assert sorted(labels) == sorted(
+        [(" critical" if f in critical else "", f) for f in FEATURES]
+        + [("", "slots in use (of 3)")]
+    )

@@ -83,8 +83,8 @@ def _timeline_section(data: ReportData) -> str:
         '<section id="timeline"><h2>Timeline</h2>'
         f'{legend}<p class="note">One row per feature, one bar per attempt; a thin line before'
         " a bar is the time the feature was ready and waited for a free slot. ✓ merged or"
-        " done, ✕ failed, ↻ retried.</p>"
-        f'<div class="scroll">{timeline_svg(data.timeline)}</div></section>'
+        " done, ✕ failed, ↻ retried. In bold: the critical path as it ran.</p>"
+        f'<div class="scroll">{timeline_svg(data.timeline, data.ran_critical)}</div></section>'
     )
 
 
