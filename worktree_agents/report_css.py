@@ -35,6 +35,7 @@ svg.dag .node rect { stroke: rgba(0,0,0,.18); stroke-width: 1; }
 svg.dag .node.critical rect { stroke: #1f2328; stroke-width: 3; }
 svg.dag .name { font-size: 13px; font-weight: 600; }
 svg.dag .sub { font-size: 11.5px; opacity: .92; }
+svg.gantt { width: 100%; height: auto; }  /* its viewBox scales it to the card: no scrollbar */
 svg.gantt .grid { stroke: #e3e6ea; stroke-width: 1; }
 svg.gantt .tick { font-size: 11px; fill: #59636e; text-anchor: middle; }
 svg.gantt .label { font-size: 12.5px; fill: #1f2328; }
