@@ -17,6 +17,7 @@ from worktree_agents.crashlog import write_crash_log
 from worktree_agents.errors import ExitCode, UsageError, WtaError
 from worktree_agents.output import envelope, error_entries, error_entry, print_error, print_json
 from worktree_agents.plan_load import default_plan_path
+from worktree_agents.watch import ColorMode
 
 app = typer.Typer(
     name="wta",
@@ -107,6 +108,18 @@ JunitOption = Annotated[
     Path | None,
     typer.Option("--junit", metavar="FILE", help="Write a JUnit XML report: a test per feature."),
 ]
+NoLiveOption = Annotated[
+    bool,
+    typer.Option("--no-live", help="One line per event, even on a terminal (no live table)."),
+]
+ColorOption = Annotated[
+    ColorMode,
+    typer.Option(
+        "--color",
+        case_sensitive=False,
+        help="Colour the live table: auto (unless NO_COLOR is set), always or never.",
+    ),
+]
 
 
 def _feature_ids(values: list[str] | None) -> tuple[str, ...]:
@@ -154,6 +167,8 @@ def run(
     ] = None,
     as_json: JsonOption = False,
     junit: JunitOption = None,
+    no_live: NoLiveOption = False,
+    color: ColorOption = ColorMode.AUTO,
 ) -> int:
     """Run the plan: agents in parallel worktrees, then merge onto the integration branch."""
     from worktree_agents.commands.run import run_run
@@ -169,7 +184,7 @@ def run(
         no_merge=no_merge,
         retry_failed=retry_failed,
     )
-    return run_run(Path.cwd(), _plan_path(plan), options, as_json, junit, push)
+    return run_run(Path.cwd(), _plan_path(plan), options, as_json, junit, push, not no_live, color)
 
 
 @app.command()
@@ -276,13 +291,15 @@ def merge(
     ] = None,
     as_json: JsonOption = False,
     junit: JunitOption = None,
+    no_live: NoLiveOption = False,
+    color: ColorOption = ColorMode.AUTO,
 ) -> int:
     """Integrate the done features (from `wta run --no-merge`, or CI jobs), in dependency order."""
     from worktree_agents.commands.merge import run_merge
 
     if as_json:
         _JsonMode.command = "merge"
-    return run_merge(Path.cwd(), _plan_path(plan), push, as_json, junit)
+    return run_merge(Path.cwd(), _plan_path(plan), push, as_json, junit, not no_live, color)
 
 
 @app.command("run-feature")

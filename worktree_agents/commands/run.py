@@ -12,13 +12,14 @@ from worktree_agents.events import Event
 from worktree_agents.git import GitRepo
 from worktree_agents.nextsteps import next_steps, waiting_for_merge
 from worktree_agents.output import envelope, print_json
+from worktree_agents.plan import LoadedPlan
 from worktree_agents.plan_load import load_plan
-from worktree_agents.progress import LinePrinter
 from worktree_agents.push import PushResult, check_remote
 from worktree_agents.runner import Orchestrator, RunOptions, RunOutcome
 from worktree_agents.runpush import RemotePublisher
 from worktree_agents.statusview import render_table, status_data
 from worktree_agents.store import Store
+from worktree_agents.watch import ColorMode, Progress, watching
 
 
 def run_run(
@@ -28,12 +29,31 @@ def run_run(
     as_json: bool,
     junit: Path | None = None,
     push: str | None = None,
+    live: bool = True,
+    color: ColorMode = ColorMode.AUTO,
 ) -> int:
     if junit is not None:
         check_report_path(junit, "--junit")
     loaded = load_plan(plan_path)
     repo = GitRepo.open(repo_dir)
-    on_event: Callable[[Event], None] = LinePrinter()
+    watch = watching(
+        loaded.plan, live=live, color=color, no_merge=options.no_merge, profile=options.profile
+    )
+    with watch as progress:
+        outcome, code, data, pushed = _run(repo, loaded, options, push, progress)
+    write_ci_reports("run", data, loaded.plan, repo, junit)
+    if as_json:
+        print_json(envelope("run", code, data))
+    else:
+        print(_text(data, outcome, options, pushed))
+    return int(code)
+
+
+def _run(
+    repo: GitRepo, loaded: LoadedPlan, options: RunOptions, push: str | None, progress: Progress
+) -> tuple[RunOutcome, ExitCode, dict[str, Any], list[PushResult]]:
+    """The run, told to `progress`: its outcome, exit code, status data and pushes."""
+    on_event: Callable[[Event], None] = progress
     publisher: RemotePublisher | None = None
     if push is not None:
         check_remote(push)
@@ -59,12 +79,8 @@ def run_run(
     data["stopped_by"] = outcome.stopped_by
     data["interrupted"] = list(outcome.cut_short)
     data["push"] = [p.as_json() for p in pushed] if publisher is not None else None
-    write_ci_reports("run", data, loaded.plan, repo, junit)
-    if as_json:
-        print_json(envelope("run", code, data))
-    else:
-        print(_text(data, outcome, options, pushed))
-    return int(code)
+    progress.settle(data["features"])
+    return outcome, code, data, pushed
 
 
 def _text(
