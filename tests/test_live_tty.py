@@ -7,7 +7,7 @@ import re
 import time
 from pathlib import Path
 
-from runutil import Spec, command_repo
+from runutil import Spec, command_repo, wta
 from ttyutil import SGR, colour_codes, needs_tmux, terminal, wta_argv
 
 from worktree_agents.events import Event, EventLog
@@ -150,3 +150,20 @@ def test_the_terminal_reads_back_what_is_printed(tmp_path: Path) -> None:
     with terminal(tmp_path, tmp_path, ["printf", "a\\nb\\n"], width=40, height=10) as tty:
         assert tty.exit_code() == 0
         assert tty.screen() == "a\nb\n[wta exited 0]\n"
+
+
+@needs_tmux
+def test_merge_shows_the_done_features_merging_then_merged(tmp_path: Path) -> None:
+    repo = slow_repo(tmp_path, IDS[:3])
+    assert wta(repo, "run", "--no-merge") == 0
+    with terminal(tmp_path, repo, wta_argv(plan_of(repo), "merge"), width=100, height=30) as tty:
+        assert tty.exit_code() == 0
+        final = tty.screen(history=True)
+    lines = final.splitlines()
+    start = next(i for i, line in enumerate(lines) if " run finished " in line) + 1
+    assert steady(lines[start : start + 6]) == [
+        "━━━━━━━━━━━━━━━━━━━━━━━━ 3/3, 3 merged  cost $0.00",
+        "feature  state   profile  model  try  time  cost  last action",
+        *(f"{fid}   merged  default  -        -     -     -  merged as #" for fid in IDS[:3]),
+        "",
+    ]
