@@ -320,3 +320,15 @@ def test_colour_follows_the_option_then_no_color(
 ) -> None:
     environ = {} if no_color is None else {"NO_COLOR": no_color}
     assert wants_colour(color, environ) is expected
+
+
+def test_an_attempt_past_max_attempts_shows_its_number_alone() -> None:
+    """Attempt numbers count across runs: a retry of an earlier run's failure is attempt 3
+    of a plan allowing 2 per run, which "3/2" would misstate."""
+    events: list[Event] = [
+        RunStarted(run_id=RUN, ts=T0, plan_path="wta.toml", parallel=2, features=IDS),
+        started("api", T0 + 1, attempt=3),
+        started("ui", T0 + 2, attempt=2),
+    ]
+    rows = draw(feed(model(), events)).splitlines()[2:4]
+    assert [row.split()[4] for row in rows] == ["3", "2/2"]

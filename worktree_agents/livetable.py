@@ -52,7 +52,15 @@ class Column:
 
 
 def _attempt(row: Row, snap: Snapshot, now: float) -> str:
-    return f"{row.attempt}/{snap.max_attempts}" if row.attempt else "-"
+    if not row.attempt:
+        return "-"
+    # attempt numbers count across runs: past max_attempts (a retry of an earlier run's
+    # failure), "3/2" would read wrong, so the number stands alone
+    return (
+        str(row.attempt)
+        if row.attempt > snap.max_attempts
+        else f"{row.attempt}/{snap.max_attempts}"
+    )
 
 
 def _cost(row: Row, snap: Snapshot, now: float) -> str:
