@@ -11,11 +11,15 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 
-# The report's browser test renders the page in Chromium: install it when it is missing and
-# this runs as root (as CI does); otherwise that test skips and says why.
-if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
-        >/dev/null 2>&1 || echo "scripts/test.sh: could not install chromium" >&2
+# What a person sees is tested as a person sees it: the report in Chromium, the live table
+# in tmux. Install what is missing when this runs as root (as CI does); otherwise those tests
+# skip and say why.
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v tmux >/dev/null || missing+=(tmux)
+if [ "${#missing[@]}" -gt 0 ] && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } \
+        >/dev/null 2>&1 || echo "scripts/test.sh: could not install ${missing[*]}" >&2
 fi
 
 .venv/bin/ruff check .
