@@ -44,7 +44,7 @@ def repo(tmp_path: Path) -> Path:
         (["run", "--profile", "fast"], "--profile 'fast' is not defined; the plan has: default"),
         (["show", "nope"], "the plan has no feature 'nope'; see `wta status` for the ids"),
         (["diff", "a"], "feature 'a' has not run yet, so it has no diff"),
-        (["logs"], "no run has been recorded in this repository yet"),
+        (["logs"], "no run has been recorded in this repository yet; `wta run` makes one"),
         (["logs", "a"], "feature 'a' has no attempt log yet"),
     ],
 )

@@ -123,7 +123,7 @@ def test_logs_runs_before_any_run(tmp_path: Path, capsys: pytest.CaptureFixture[
 
     assert capsys.readouterr() == (
         "",
-        "wta: error: no run has been recorded in this repository yet\n",
+        "wta: error: no run has been recorded in this repository yet; `wta run` makes one\n",
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from worktree_agents.commands.status import NO_RUN, pick_run
 from worktree_agents.dag import critical_path
 from worktree_agents.errors import UsageError
 from worktree_agents.events import EventLog
@@ -17,20 +18,6 @@ from worktree_agents.runsummary import ran_critical_path, render_summary
 from worktree_agents.runtimeline import build_timeline
 from worktree_agents.statusview import status_data
 from worktree_agents.store import DB_NAME, Store
-
-NO_RUN = "no run has been recorded in this repository yet; `wta run` makes one"
-
-
-def _pick(store: Store, run_id: str | None) -> RunRecord:
-    runs = store.runs()
-    if not runs:
-        raise UsageError(NO_RUN)
-    if run_id is None:
-        return runs[-1]
-    found = next((r for r in runs if r.id == run_id), None)
-    if found is None:
-        raise UsageError(f"no run {run_id!r} is recorded; see `wta logs --runs` for the run ids")
-    return found
 
 
 def _attempts(store: Store, loaded: LoadedPlan, run: RunRecord) -> dict[str, list[AttemptDetail]]:
@@ -60,7 +47,7 @@ def gather(repo: GitRepo, loaded: LoadedPlan, run_id: str | None) -> ReportData:
     if not (repo.state_dir() / DB_NAME).exists():
         raise UsageError(NO_RUN)
     with Store.open(repo.state_dir()) as store:
-        run = _pick(store, run_id)
+        run = pick_run(store, run_id)
         status = status_data(loaded.plan, repo, store)
         attempts = _attempts(store, loaded, run)
     if status["run"] is None or status["run"]["id"] != run.id:  # an earlier run

@@ -185,7 +185,7 @@ def run_logs(
     repo, loaded, store = _open(repo_dir, plan_path)
     try:
         if feature_id is None:
-            run = _run(store, run_id)
+            run = pick_run(store, run_id)
             path = StatePaths(repo.state_dir()).run_events(run.id)
         else:
             record = _record(store, loaded, feature_id)
@@ -200,10 +200,14 @@ def run_logs(
     return 0
 
 
-def _run(store: Store | None, run_id: str | None) -> RunRecord:
+NO_RUN = "no run has been recorded in this repository yet; `wta run` makes one"
+
+
+def pick_run(store: Store | None, run_id: str | None) -> RunRecord:
+    """The run `run_id` names, or the latest; a UsageError when there is none."""
     runs = store.runs() if store else []
     if not runs:
-        raise UsageError("no run has been recorded in this repository yet")
+        raise UsageError(NO_RUN)
     if run_id is None:
         return runs[-1]
     found = next((r for r in runs if r.id == run_id), None)
@@ -216,10 +220,10 @@ def run_list_runs(repo_dir: Path, plan_path: Path) -> int:
     """`wta logs --runs`: every recorded run, oldest first."""
     _, _, store = _open(repo_dir, plan_path)
     if store is None:
-        raise UsageError("no run has been recorded in this repository yet")
+        raise UsageError(NO_RUN)
     with store:
         if not store.runs():
-            raise UsageError("no run has been recorded in this repository yet")
+            raise UsageError(NO_RUN)
         print(render_runs(store))
     return 0
 
