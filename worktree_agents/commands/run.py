@@ -83,10 +83,27 @@ def _run(
     return outcome, code, data, pushed
 
 
+def _pushes(pushed: list[PushResult]) -> list[str]:
+    """Integration's push, then the review branches' in one line (`data.push` has each);
+    a review branch that was not pushed gets a line of its own, saying why."""
+    if not pushed:
+        return []
+    integration, reviews = pushed[0], pushed[1:]
+    lines = [integration.describe()]
+    moved = sum(1 for p in reviews if p.detail is None and p.old != p.new)
+    there = sum(1 for p in reviews if p.detail is None and p.old == p.new)
+    if moved or there:
+        lines.append(
+            f"review branches on {integration.remote}: {moved} pushed, {there} already there"
+        )
+    lines += [p.describe() for p in reviews if p.detail is not None]
+    return lines
+
+
 def _text(
     data: dict[str, Any], outcome: RunOutcome, options: RunOptions, pushed: list[PushResult]
 ) -> str:
-    lines = [render_table(data), *(result.describe() for result in pushed)]
+    lines = [render_table(data), *_pushes(pushed)]
     if outcome.cut_short:
         lines.append(f"interrupted (restarted by the next run): {', '.join(outcome.cut_short)}")
     if not options.no_merge:
