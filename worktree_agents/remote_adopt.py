@@ -33,14 +33,26 @@ def fetch_branches(
     if not wanted:
         return {}
     there = set(remote_heads(repo, remote, wanted))
-    specs = [f"+{HEADS}{b}:{FETCHED}heads/{b}" for b in wanted if b in there]
-    if specs:
-        args = ("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, *specs)
-        fetched = repo.run(*args, check=False)
-        if fetched.exit_code != 0:
-            why = last_line(fetched.stderr) or f"git fetch exited {fetched.exit_code}"
-            raise RepoError(f"cannot fetch from the remote {remote!r}: {why}")
+    fetch_known(repo, remote, [b for b in wanted if b in there])
     return {b: repo.rev_parse(f"{FETCHED}heads/{b}") if b in there else None for b in wanted}
+
+
+def fetch_known(repo: GitRepo, remote: str, branches: Iterable[str]) -> None:
+    """Fetch branches the remote is known to have under refs/wta/fetched/heads/ (one
+    `git fetch`); RepoError with git's reason when that fails."""
+    specs = [f"+{HEADS}{b}:{FETCHED}heads/{b}" for b in branches]
+    if not specs:
+        return
+    args = ("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, *specs)
+    fetched = repo.run(*args, check=False)
+    if fetched.exit_code != 0:
+        why = last_line(fetched.stderr) or f"git fetch exited {fetched.exit_code}"
+        raise RepoError(f"cannot fetch from the remote {remote!r}: {why}")
+
+
+def fetched_tip(repo: GitRepo, branch: str) -> CommitSha | None:
+    """Where the last fetch of the remote's `branch` left it."""
+    return repo.rev_parse(f"{FETCHED}heads/{branch}")
 
 
 def adopt_results(

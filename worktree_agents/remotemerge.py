@@ -21,7 +21,7 @@ from worktree_agents.git import GitRepo
 from worktree_agents.lock import RunLock
 from worktree_agents.mergedone import DoneMerger, merge_selection
 from worktree_agents.plan import LoadedPlan
-from worktree_agents.push import PushResult, push_with_lease, remote_head
+from worktree_agents.push import PushResult, push_with_lease
 from worktree_agents.remote_adopt import adopt_results, follow_remote
 from worktree_agents.remote_state import read_results
 from worktree_agents.runner import RunOutcome
@@ -61,9 +61,9 @@ def _adopt(repo: GitRepo, loaded: LoadedPlan, remote: str, branch: BranchName) -
     results = read_results(repo, remote)
     with RunLock(repo.state_dir()):
         base = repo.resolve_base(plan.run.base)[1]
-        follow_remote(repo, remote, branch, base)
+        tip = follow_remote(repo, remote, branch, base)
         with Store.open(repo.state_dir()) as store:
             ids = [f.id for f in plan.features]
             store.sync_features(ids, {f.id for f in plan.features if f.done})
             adopt_results(repo, plan, store, remote, results)
-    return remote_head(repo, remote, branch)
+    return tip  # the lease: where the remote's integration was when fetched

@@ -18,21 +18,20 @@ import threading
 from collections.abc import Callable
 
 from worktree_agents.basesync import follow_base
-from worktree_agents.domain import BranchName, CommitSha
-from worktree_agents.errors import RepoError, WtaError
+from worktree_agents.domain import BranchName
+from worktree_agents.errors import WtaError
 from worktree_agents.events import Event
 from worktree_agents.git import HEADS, GitRepo
 from worktree_agents.merge import MergeCoordinator
 from worktree_agents.plan import LoadedPlan
 from worktree_agents.push import PushResult, push_with_lease, remote_head
+from worktree_agents.remote_adopt import fetch_known, fetched_tip
 from worktree_agents.review import ReplayMemo
 from worktree_agents.reviewpush import push_reviews
 from worktree_agents.reviewset import refresh_reviews
-from worktree_agents.text import last_line
 
 ROUND_INTERVAL_S = 1.0  # a landing is pushed within about this, with the others meanwhile
 FINAL_TRIES = 3  # pushes of integration at the end, each after fetching what beat it
-FETCHED = "refs/wta/fetched/integration"  # the remote's integration, fetched to merge it
 
 
 class RemotePublisher:
@@ -109,26 +108,22 @@ class RemotePublisher:
             old = remote_head(self.repo, self.remote, self.branch)
             tip = self.repo.rev_parse(HEADS + self.branch)
             if old is not None and tip is not None and not self.repo.is_ancestor(old, tip):
-                self._merge_remote(old)
+                self._merge_remote()
             pushed = push_with_lease(self.repo, self.remote, self.branch, old)
             if pushed.detail is None:
                 return pushed
         assert pushed is not None
         return pushed
 
-    def _merge_remote(self, old: CommitSha) -> None:
+    def _merge_remote(self) -> None:
         """Someone else pushed integration: fetch it and merge it into ours (RepoError,
         naming the paths, on a conflict; nothing moves then)."""
-        spec = f"+{HEADS}{self.branch}:{FETCHED}"
-        fetch = ("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", self.remote, spec)
-        fetched = self.repo.run(*fetch, check=False)
-        if fetched.exit_code != 0:
-            why = last_line(fetched.stderr) or f"git fetch exited {fetched.exit_code}"
-            raise RepoError(f"cannot fetch {self.branch} from {self.remote!r}: {why}")
-        got = self.repo.rev_parse(FETCHED)
+        fetch_known(self.repo, self.remote, [self.branch])
+        got = fetched_tip(self.repo, self.branch)
+        assert got is not None, "a fetch that went through leaves its ref"
         coordinator = MergeCoordinator(self.repo, self.branch, self.loaded.plan.run.merge)
-        coordinator.ensure_branch(got or old)
-        follow_base(coordinator, f"{self.remote}/{self.branch}", got or old)
+        coordinator.ensure_branch(got)
+        follow_base(coordinator, f"{self.remote}/{self.branch}", got)
 
     def _push_reviews(self) -> list[PushResult]:
         reviews = refresh_reviews(self.repo, self.loaded, self._memo)
