@@ -10,7 +10,6 @@ and rewrites no history a reviewer may have looked at.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Literal
 
@@ -128,7 +127,7 @@ def check_same_base(
 def _last_base_branch(store: Store) -> BranchName | None:
     """The local branch the latest run that recorded one built on."""
     for run in reversed(store.runs()):
-        recorded = json.loads(run.options_json or "{}").get("base_branch")
+        recorded = run.options.get("base_branch")
         if isinstance(recorded, str):
             return BranchName(recorded)
     return None

@@ -111,6 +111,12 @@ class RunRecord:
     cost_usd: float  # what this run's agents spent
     checkout_changes: tuple[CheckoutChange, ...] = ()
 
+    @property
+    def options(self) -> dict[str, Any]:
+        """The options the run was started with (runner.py records them), base included."""
+        loaded: dict[str, Any] = json.loads(self.options_json or "{}")
+        return loaded
+
 
 @dataclass(frozen=True)
 class FeatureUpdate:

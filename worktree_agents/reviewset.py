@@ -3,7 +3,6 @@ publish them, and describe each for its pull request."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -38,7 +37,7 @@ class ReviewSet:
 def review_base(repo: GitRepo, plan: Plan, run: RunRecord | None) -> tuple[BranchName, CommitSha]:
     """The run's base branch, as the latest run recorded it, else as the plan names it, and
     its commit now."""
-    options = json.loads(run.options_json) if run is not None else {}
+    options = run.options if run is not None else {}
     named: str | None = options.get("base_branch") or plan.run.base
     branch, commit = repo.resolve_base(named)
     return BranchName(branch or named or commit), commit

@@ -3,7 +3,6 @@ plain-text table made from it."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from worktree_agents.domain import FeatureState, RunStatus
@@ -97,7 +96,7 @@ def status_data(plan: Plan, repo: GitRepo, store: Store | None) -> dict[str, Any
     """The `data` of the status envelope: integration, totals, and one object per feature."""
     records = {r.id: r for r in store.all_features()} if store else {}
     run = store.latest_run() if store else None
-    options: dict[str, Any] = json.loads(run.options_json) if run else {}
+    options: dict[str, Any] = run.options if run else {}
     alive = run is not None and RunLock(repo.state_dir()).is_held()
     shown = status_overrides(repo, plan, records, options.get("base_commit"), alive)
     features = [
