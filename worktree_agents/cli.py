@@ -12,11 +12,20 @@ from typer._click.exceptions import NoArgsIsHelpError
 from typer.exceptions import TyperException
 
 from worktree_agents import __version__
+from worktree_agents.cli_ci import ci_app
+from worktree_agents.cli_options import (
+    ColorOption,
+    FeatureArgument,
+    JsonOption,
+    JunitOption,
+    NoLiveOption,
+    PlanOption,
+    plan_path,
+)
 from worktree_agents.commands.plan import PlanFormat
 from worktree_agents.crashlog import write_crash_log
 from worktree_agents.errors import ExitCode, UsageError, WtaError
 from worktree_agents.output import envelope, error_entries, error_entry, print_error, print_json
-from worktree_agents.plan_load import default_plan_path
 from worktree_agents.watch import ColorMode
 
 app = typer.Typer(
@@ -29,23 +38,11 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-PlanOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--plan", metavar="PATH", help="The plan file (default: wta.toml at the repository root)."
-    ),
-]
-FeatureArgument = Annotated[str, typer.Argument(metavar="ID", help="Feature id.")]
-
 
 class _JsonMode:
     """Which command, if any, promised a JSON envelope on stdout (errors go there too)."""
 
     command: str | None = None
-
-
-def _plan_path(option: Path | None) -> Path:
-    return option if option is not None else default_plan_path(Path.cwd())
 
 
 def _version(value: bool) -> None:
@@ -79,7 +76,7 @@ def init(
     """Write a commented starter wta.toml, or import a feature list."""
     from worktree_agents.commands.init import run_init
 
-    print(run_init(_plan_path(plan), source, force))
+    print(run_init(plan_path(plan), source, force))
     return 0
 
 
@@ -100,26 +97,7 @@ def plan_command(
     chosen = PlanFormat.JSON if as_json else fmt or PlanFormat.TEXT
     if chosen is PlanFormat.JSON:
         _JsonMode.command = "plan"
-    return run_plan(_plan_path(plan), chosen)
-
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the JSON envelope on stdout.")]
-JunitOption = Annotated[
-    Path | None,
-    typer.Option("--junit", metavar="FILE", help="Write a JUnit XML report: a test per feature."),
-]
-NoLiveOption = Annotated[
-    bool,
-    typer.Option("--no-live", help="One line per event, even on a terminal (no live table)."),
-]
-ColorOption = Annotated[
-    ColorMode,
-    typer.Option(
-        "--color",
-        case_sensitive=False,
-        help="Colour the live table: auto (unless NO_COLOR is set), always or never.",
-    ),
-]
+    return run_plan(plan_path(plan), chosen)
 
 
 def _feature_ids(values: list[str] | None) -> tuple[str, ...]:
@@ -184,7 +162,7 @@ def run(
         no_merge=no_merge,
         retry_failed=retry_failed,
     )
-    return run_run(Path.cwd(), _plan_path(plan), options, as_json, junit, push, not no_live, color)
+    return run_run(Path.cwd(), plan_path(plan), options, as_json, junit, push, not no_live, color)
 
 
 @app.command()
@@ -205,7 +183,7 @@ def status(
 
     if as_json:
         _JsonMode.command = "status"
-    return run_status(Path.cwd(), _plan_path(plan), as_json, remote)
+    return run_status(Path.cwd(), plan_path(plan), as_json, remote)
 
 
 @app.command()
@@ -213,7 +191,7 @@ def show(feature: FeatureArgument, plan: PlanOption = None) -> int:
     """One feature in full: state, attempts, logs, conflict report."""
     from worktree_agents.commands.status import run_show
 
-    return run_show(Path.cwd(), _plan_path(plan), feature)
+    return run_show(Path.cwd(), plan_path(plan), feature)
 
 
 @app.command()
@@ -221,7 +199,7 @@ def diff(feature: FeatureArgument, plan: PlanOption = None) -> int:
     """A feature's diff: as integrated if merged, else its branch against its base."""
     from worktree_agents.commands.status import run_diff
 
-    return run_diff(Path.cwd(), _plan_path(plan), feature)
+    return run_diff(Path.cwd(), plan_path(plan), feature)
 
 
 @app.command()
@@ -246,10 +224,10 @@ def logs(
     if list_runs:
         if feature is not None or run_id is not None or follow:
             raise UsageError("--runs lists the runs; give it alone, without an ID, --run or -f")
-        return run_list_runs(Path.cwd(), _plan_path(plan))
+        return run_list_runs(Path.cwd(), plan_path(plan))
     if feature is not None and run_id is not None:
         raise UsageError("give a feature ID or --run RUN, not both")
-    return run_logs(Path.cwd(), _plan_path(plan), feature, follow, run_id)
+    return run_logs(Path.cwd(), plan_path(plan), feature, follow, run_id)
 
 
 @app.command()
@@ -265,7 +243,7 @@ def clean(
     """Remove the worktrees of merged, done and skipped features. Branches are kept."""
     from worktree_agents.commands.clean import run_clean
 
-    return run_clean(Path.cwd(), _plan_path(plan), include_failed, force)
+    return run_clean(Path.cwd(), plan_path(plan), include_failed, force)
 
 
 @app.command()
@@ -275,7 +253,7 @@ def sync(plan: PlanOption = None, as_json: JsonOption = False) -> int:
 
     if as_json:
         _JsonMode.command = "sync"
-    return run_sync(Path.cwd(), _plan_path(plan), as_json)
+    return run_sync(Path.cwd(), plan_path(plan), as_json)
 
 
 @app.command()
@@ -299,7 +277,7 @@ def merge(
 
     if as_json:
         _JsonMode.command = "merge"
-    return run_merge(Path.cwd(), _plan_path(plan), push, as_json, junit, not no_live, color)
+    return run_merge(Path.cwd(), plan_path(plan), push, as_json, junit, not no_live, color)
 
 
 @app.command("run-feature")
@@ -321,7 +299,7 @@ def run_feature(
 
     if as_json:
         _JsonMode.command = "run-feature"
-    return run_feature_command(Path.cwd(), _plan_path(plan), feature, push, as_json)
+    return run_feature_command(Path.cwd(), plan_path(plan), feature, push, as_json)
 
 
 @app.command()
@@ -345,7 +323,7 @@ def review(
 
     if as_json:
         _JsonMode.command = "review"
-    return run_review(Path.cwd(), _plan_path(plan), push, open_prs, as_json)
+    return run_review(Path.cwd(), plan_path(plan), push, open_prs, as_json)
 
 
 @app.command()
@@ -358,7 +336,7 @@ def retry(
     """Put failed and skipped features, with their skipped dependents, back to pending."""
     from worktree_agents.commands.retry import run_retry
 
-    return run_retry(Path.cwd(), _plan_path(plan), features)
+    return run_retry(Path.cwd(), plan_path(plan), features)
 
 
 @app.command()
@@ -376,7 +354,7 @@ def report(
     a timeline, every feature and the costs."""
     from worktree_agents.commands.report import run_report
 
-    return run_report(Path.cwd(), _plan_path(plan), html, run_id)
+    return run_report(Path.cwd(), plan_path(plan), html, run_id)
 
 
 @app.command()
@@ -397,42 +375,7 @@ def demo(
     return run_demo(directory, as_json)
 
 
-ci_app = typer.Typer(
-    name="ci",
-    help="Continuous integration: a workflow whose job graph is the feature DAG.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
-app.add_typer(ci_app)
-
-
-@ci_app.command("github")
-def ci_github(
-    plan: PlanOption = None,
-    stdout: Annotated[
-        bool, typer.Option("--stdout", help="Print the workflow instead of writing it.")
-    ] = False,
-    force: Annotated[
-        bool, typer.Option("--force", help="Replace a different .github/workflows/wta.yml.")
-    ] = False,
-    open_prs: Annotated[
-        bool,
-        typer.Option("--open-prs", help="Also open or update one pull request per feature."),
-    ] = False,
-    package: Annotated[
-        str | None,
-        typer.Option(
-            "--package",
-            metavar="SPEC",
-            help="What the jobs pip install (default: this version of worktree-agents).",
-        ),
-    ] = None,
-) -> int:
-    """Write .github/workflows/wta.yml: one GitHub Actions job per feature, then a merge."""
-    from worktree_agents.commands.ci import run_ci_github
-
-    return run_ci_github(Path.cwd(), _plan_path(plan), stdout, force, open_prs, package)
-
+app.add_typer(ci_app)  # listed after the other commands, as before
 
 JSON_COMMANDS = ("plan", "run", "status", "demo", "sync", "merge", "review", "run-feature")
 
