@@ -18,8 +18,36 @@ from worktree_agents.failures import Failure
 from worktree_agents.merge import AlreadyPresent, Conflicted, FeatureChange, Merged, VerifyFailed
 from worktree_agents.paths import AttemptFiles
 from worktree_agents.plan import Feature
-from worktree_agents.process import append_log
+from worktree_agents.process import append_log, free_port
 from worktree_agents.worktrees import Worktree
+
+
+def checks_task(
+    ctx: RunContext,
+    feature: Feature,
+    profile: str | None,
+    attempt: int,
+    worktree: Worktree,
+    files: AttemptFiles,
+) -> AgentTask:
+    """The environment the checks on the merged result run with when no agent ran just
+    before (`wta merge`, a lost merge integrated again), as in an attempt of `wta run`."""
+    plan = ctx.loaded.plan
+    return AgentTask(
+        feature_id=feature.id,
+        title=feature.display_title,
+        attempt=attempt,
+        run_id=ctx.journal.run_id,
+        worktree=worktree.path,
+        base_commit=worktree.base_commit,
+        prompt="",
+        prompt_file=files.prompt,
+        log_path=files.log,
+        port=free_port(),
+        profile=plan.resolve_profile(profile or plan.profile_for(feature)),
+        plan_dir=ctx.loaded.base_dir,
+        max_log_bytes=plan.run.max_log_bytes,
+    )
 
 
 async def integrate(

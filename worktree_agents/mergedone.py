@@ -9,7 +9,6 @@ import asyncio
 from dataclasses import replace
 
 from worktree_agents import failures
-from worktree_agents.agents.base import AgentTask
 from worktree_agents.attempt import ATTEMPTS_REF, SAVED_REF
 from worktree_agents.context import RunContext
 from worktree_agents.dag import BLOCKING, FeatureGraph, propagate_skips
@@ -18,11 +17,10 @@ from worktree_agents.errors import WtaError
 from worktree_agents.events import WorkSaved
 from worktree_agents.failures import Failure
 from worktree_agents.git import HEADS, GitRepo
-from worktree_agents.integrate import integrate
+from worktree_agents.integrate import checks_task, integrate
 from worktree_agents.lock import RunLock
-from worktree_agents.paths import AttemptFiles
-from worktree_agents.plan import Feature, Plan
-from worktree_agents.process import append_log, free_port
+from worktree_agents.plan import Plan
+from worktree_agents.process import append_log
 from worktree_agents.reconcile import lost_merges
 from worktree_agents.recovery import recover
 from worktree_agents.runner import Orchestrator
@@ -58,15 +56,15 @@ class DoneMerger(Orchestrator):
 
     async def _land(self, ctx: RunContext, record: FeatureRecord) -> Failure | None:
         """Integrate one done feature from a fresh worktree at its verified commit."""
-        feature = self.plan.by_id[record.id]
-        files = ctx.paths.attempt(record.id, max(record.attempts, 1))
+        feature, attempt = self.plan.by_id[record.id], max(record.attempts, 1)
+        files = ctx.paths.attempt(record.id, attempt)
         files.dir.mkdir(parents=True, exist_ok=True)
         try:
             if record.commit_sha is None or record.base_commit is None:
                 raise WtaError(f"'{record.id}' is done, but its commit was never recorded")
             head, base = record.commit_sha, record.base_commit
             worktree = await asyncio.to_thread(self._worktree, ctx, record, head, base)
-            task = self._task(ctx, feature, record, worktree, files)
+            task = checks_task(ctx, feature, record.profile, attempt, worktree, files)
             return await integrate(ctx, feature, worktree, head, files, task)
         except Exception as exc:  # one feature's crash must not take the others down
             append_log(files.log, failures.crash_report(exc), self.plan.run.max_log_bytes)
@@ -86,32 +84,6 @@ class DoneMerger(Orchestrator):
             ctx.journal.emit(WorkSaved(run_id=ctx.journal.run_id, feature_id=fid, ref=saved))
         worktree = ctx.worktrees.create(fid, head, reset=True)
         return replace(worktree, base_commit=base)  # the change is base..head
-
-    def _task(
-        self,
-        ctx: RunContext,
-        feature: Feature,
-        record: FeatureRecord,
-        worktree: Worktree,
-        files: AttemptFiles,
-    ) -> AgentTask:
-        """The environment the checks on the merged result run with, as in `wta run`."""
-        profile_name = record.profile or self.plan.profile_for(feature)
-        return AgentTask(
-            feature_id=feature.id,
-            title=feature.display_title,
-            attempt=max(record.attempts, 1),
-            run_id=ctx.journal.run_id,
-            worktree=worktree.path,
-            base_commit=worktree.base_commit,
-            prompt="",
-            prompt_file=files.prompt,
-            log_path=files.log,
-            port=free_port(),
-            profile=self.plan.resolve_profile(profile_name),
-            plan_dir=ctx.loaded.base_dir,
-            max_log_bytes=self.plan.run.max_log_bytes,
-        )
 
 
 def done_features(states: dict[FeatureId, FeatureState]) -> tuple[FeatureId, ...]:

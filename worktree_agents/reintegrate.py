@@ -8,13 +8,12 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import replace
 
-from worktree_agents.agents.base import AgentTask
 from worktree_agents.context import RunContext
 from worktree_agents.domain import FeatureId, FeatureState
 from worktree_agents.failures import Failure
-from worktree_agents.integrate import integrate
+from worktree_agents.integrate import checks_task, integrate
 from worktree_agents.merge import FeatureChange
-from worktree_agents.process import NOTE_PREFIX, append_log, free_port
+from worktree_agents.process import NOTE_PREFIX, append_log
 from worktree_agents.reconcile import LOST, lost_change
 
 AGAIN = "integrated again: the integration branch had lost it"
@@ -54,22 +53,5 @@ async def _integrate_again(ctx: RunContext, change: FeatureChange) -> Failure | 
     made = await asyncio.to_thread(ctx.worktrees.create, fid, change.tip, reset=True)
     worktree = replace(made, base_commit=change.base_commit)
     record = ctx.journal.store.get(fid)
-    profile = plan.resolve_profile(
-        (record.profile if record else None) or plan.profile_for(feature)
-    )
-    task = AgentTask(
-        feature_id=fid,
-        title=feature.display_title,
-        attempt=n,
-        run_id=ctx.journal.run_id,
-        worktree=worktree.path,
-        base_commit=change.base_commit,
-        prompt="",
-        prompt_file=files.prompt,
-        log_path=files.log,
-        port=free_port(),
-        profile=profile,
-        plan_dir=ctx.loaded.base_dir,
-        max_log_bytes=plan.run.max_log_bytes,
-    )
+    task = checks_task(ctx, feature, record.profile if record else None, n, worktree, files)
     return await integrate(ctx, feature, worktree, change.tip, files, task)
