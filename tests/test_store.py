@@ -12,7 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+from runutil import BASE, Spec, plan_repo, wta
 
+from worktree_agents import runner
 from worktree_agents.domain import CommitSha, FailureReason, FeatureId, FeatureState, RunId
 from worktree_agents.errors import StoreError
 from worktree_agents.records import CheckoutChange
@@ -429,3 +431,19 @@ def test_migration_4_gives_earlier_runs_no_checkout_changes(tmp_path: Path) -> N
     assert again is not None
     assert run.checkout_changes == ()
     assert again.checkout_changes == (CheckoutChange(3.0, ("/r/x",), (A,)),)
+
+
+def test_a_run_id_drawn_twice_in_one_second_is_drawn_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run ids are the start second and four random hex digits: two runs in one second may
+    draw the same; the second run draws again instead of failing on the store's key."""
+    repo = plan_repo(tmp_path, [Spec("a", {"a.txt": "a\n"}), Spec("b", {"b.txt": "b\n"})], BASE)
+    drawn = iter(["20261130-120000-abcd", "20261130-120000-abcd", "20261130-120000-beef"])
+    monkeypatch.setattr(runner, "new_run_id", lambda: RunId(next(drawn)))
+
+    assert wta(repo, "run", "--only", "a") == 0
+    assert wta(repo, "run") == 0
+
+    with Store.open(repo / ".git" / "wta") as store:
+        assert [r.id for r in store.runs()] == ["20261130-120000-abcd", "20261130-120000-beef"]

@@ -102,7 +102,9 @@ class Orchestrator:
     def _context(
         self, store: Store, coordinator: MergeCoordinator, checked: Preflight
     ) -> RunContext:
-        run_id = new_run_id()
+        run_id, recorded = new_run_id(), {r.id for r in store.runs()}
+        while run_id in recorded:  # two runs in one second drew the same four hex digits
+            run_id = new_run_id()
         options_json = json.dumps(
             {
                 "parallel": checked.slots,
