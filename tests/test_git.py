@@ -41,6 +41,19 @@ def test_run_git_returns_a_typed_result(repo_dir: Path) -> None:
     )
 
 
+def test_git_trace_names_each_command_with_its_directory(
+    repo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trace = tmp_path / "trace.txt"
+    monkeypatch.setenv("WTA_GIT_TRACE", str(trace))
+    run_git(["rev-parse", "HEAD"], cwd=repo_dir)
+    run_git(["log", "--format=%s\t%b", "-1"], cwd=repo_dir)
+    assert trace.read_text().splitlines() == [
+        f"{repo_dir}\trev-parse\tHEAD",
+        f"{repo_dir}\tlog\t--format=%s %b\t-1",
+    ]
+
+
 def test_run_git_feeds_input(repo_dir: Path) -> None:
     result = run_git(["hash-object", "--stdin"], cwd=repo_dir, input="hello\n")
     assert result.stdout == "ce013625030ba8dba906f756967f9e9ca394464a\n"

@@ -39,6 +39,9 @@ FIXED_VARS = {
     "GIT_PAGER": "cat",
 }
 HEADS = "refs/heads/"
+# When set, wta appends a line per git command it runs to this file (benches and tests
+# count the git calls of a feature with it).
+TRACE_VAR = "WTA_GIT_TRACE"
 # wta's own git runs no hooks: a hook in the repository (the user's, or one an agent
 # planted) can neither break nor slow its plumbing (reference-transaction runs on every
 # ref update, post-checkout on worktree add).
@@ -106,6 +109,8 @@ def run_git(
     `plain` leaves out wta's own settings (NO_HOOKS, NO_RECURSION): for reading what the
     user's config says of them."""
     argv = ["git", *([] if plain else [*NO_HOOKS, *NO_RECURSION]), *args]
+    if trace := os.environ.get(TRACE_VAR):
+        _trace(Path(trace), cwd, args)
     data = input.encode() if isinstance(input, str) else input
     try:
         proc = subprocess.run(
@@ -130,6 +135,14 @@ def run_git(
     if check and result.exit_code not in ok_codes:
         raise GitError(result.args, result.exit_code, result.stderr)
     return result
+
+
+def _trace(path: Path, cwd: Path, args: Sequence[str]) -> None:
+    """One line per git command wta runs (cwd, then argv, tab-separated), appended in one
+    write so that lines from several threads do not interleave."""
+    line = "\t".join([str(cwd), *(a.replace("\t", " ").replace("\n", " ") for a in args)])
+    with path.open("a", encoding="utf-8", errors="surrogateescape") as out:
+        out.write(line + "\n")
 
 
 class _WorktreeLock:
