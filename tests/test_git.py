@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -302,3 +303,33 @@ def test_worktrees_and_checked_out_branches(repo: GitRepo, repo_dir: Path, tmp_p
         WorktreeEntry(real(linked), CommitSha(INITIAL), BranchName("topic")),
     ]
     assert repo.checked_out_branches() == {"main": real(repo_dir), "topic": real(linked)}
+
+
+def test_checked_out_branches_read_from_files_agree_with_git(
+    repo: GitRepo, repo_dir: Path, tmp_path: Path
+) -> None:
+    git(repo_dir, "worktree", "add", "--quiet", "-b", "wta/a-b", str(tmp_path / "slashed"))
+    git(repo_dir, "worktree", "add", "--quiet", "-b", "gone", str(tmp_path / "gone"))
+    shutil.rmtree(tmp_path / "gone")  # prunable: git still counts its branch as checked out
+    git(repo_dir, "worktree", "add", "--quiet", "--detach", str(tmp_path / "detached"))
+    from_git = {e.branch: real(e.path) for e in repo.worktrees() if e.branch is not None}
+    assert from_git == {
+        "main": real(repo_dir),
+        "wta/a-b": real(tmp_path / "slashed"),
+        "gone": real(tmp_path / "gone"),
+    }
+    assert repo.checked_out_branches() == from_git
+    # and from inside a linked worktree, the same
+    assert GitRepo.open(tmp_path / "slashed").checked_out_branches() == from_git
+
+
+def test_ref_value_and_update_refs_in_one_transaction(repo: GitRepo) -> None:
+    first = CommitSha(INITIAL)
+    assert repo.ref_value("refs/wta/a") is None
+    repo.update_refs([("refs/wta/a", first, None), ("refs/wta/b", first, None)], message="m")
+    assert (repo.ref_value("refs/wta/a"), repo.ref_value("refs/wta/b")) == (first, first)
+    second = CommitSha(git(repo.toplevel, "commit-tree", "-m", "x", f"{INITIAL}^{{tree}}"))
+    stale = [("refs/wta/a", second, first), ("refs/wta/b", second, second)]  # b is not at second
+    with pytest.raises(GitError):
+        repo.update_refs(stale, message="m")
+    assert (repo.ref_value("refs/wta/a"), repo.ref_value("refs/wta/b")) == (first, first)

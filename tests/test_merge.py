@@ -30,6 +30,7 @@ from worktree_agents.merge import (
     VerifyFailed,
     feature_trailers,
     stack_bases,
+    with_trailer,
 )
 
 INTEGRATION = BranchName("wta/integration")
@@ -431,3 +432,51 @@ def test_stack_bases_merges_dependency_branches_or_names_the_conflicting_paths(s
     assert git(s.dir, "rev-parse", f"{both.commit}^@").split() == [a.tip, b.tip]
     assert files_at(s.dir, both.commit) == {**BASE_FILES, "a.txt": "a\n", "b.txt": "b\n"}
     assert stack_bases(s.repo, [x.tip, a.tip, y.tip]) == StackConflict(paths=("src/app.py",))
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Title\n",
+        "Title",
+        "fix: a colon in the subject\n",
+        "Signed-off-by: someone\n",
+        "# not a comment here\n",
+        "---\n",
+        "  leading spaces\n",
+        "tab\tinside, unicode é\n",
+        "Title\n\nA body.\n",
+        "Title\n\nSigned-off-by: someone\n",
+        "Title\n\nWta-Feature: old\n",
+        "wta-feature: old\n",
+        "Title\r\n",
+    ],
+)
+def test_with_trailer_matches_git_interpret_trailers(s: Setup, message: str) -> None:
+    args = ["interpret-trailers", "--no-divider", "--where", "end", "--if-exists", "replace"]
+    args += ["--if-missing", "add", "--trailer", "Wta-Feature: f1"]
+    by_git = subprocess.run(["git", *args], input=message.encode(), capture_output=True, check=True)
+    assert with_trailer(s.repo, message, FeatureId("f1")) == by_git.stdout.decode()
+
+
+def test_integrate_moves_the_feature_branch_with_integration_if_it_is_at_its_tip(
+    s: Setup,
+) -> None:
+    coordinator = s.coordinator("squash")
+    first = s.feature("a", "HEAD", [{"new.txt": "new\n"}])
+    branch = "refs/heads/wta/a"
+    git(s.dir.parent / "worktrees" / "a", "checkout", "--quiet", "--detach")
+    result = asyncio.run(coordinator.integrate(first, branch=branch, tip=s.base))
+    assert isinstance(result, Merged) and result.branch_moved
+    assert git(s.dir, "rev-parse", INTEGRATION) == result.commit
+    assert git(s.dir, "rev-parse", branch) == result.commit
+    # a branch that moved past the change's tip (a check committed on it) stays; the merge
+    # stands all the same
+    second = s.feature("b", INTEGRATION, [{"other.txt": "other\n"}])
+    git(s.dir.parent / "worktrees" / "b", "commit", "--quiet", "--allow-empty", "-m", "more")
+    beyond = git(s.dir, "rev-parse", "refs/heads/wta/b")
+    git(s.dir.parent / "worktrees" / "b", "checkout", "--quiet", "--detach")
+    result = asyncio.run(coordinator.integrate(second, branch="refs/heads/wta/b"))
+    assert isinstance(result, Merged) and not result.branch_moved
+    assert git(s.dir, "rev-parse", INTEGRATION) == result.commit
+    assert git(s.dir, "rev-parse", "refs/heads/wta/b") == beyond

@@ -17,6 +17,7 @@ from worktree_agents.merge import MergeCoordinator
 from worktree_agents.paths import StatePaths
 from worktree_agents.plan import LoadedPlan
 from worktree_agents.throttle import Throttle
+from worktree_agents.tidy import Tidy
 from worktree_agents.worktrees import WorktreeManager
 
 SATISFIED_NO_MERGE = frozenset({FeatureState.MERGED, FeatureState.DONE})
@@ -53,3 +54,4 @@ class RunContext:
     throttle: Throttle  # quotas and rate limits (throttle.py)
     merge_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     stash_lock: threading.Lock = field(default_factory=threading.Lock)
+    tidy: Tidy = field(default_factory=Tidy)  # work after a step that nothing waits for

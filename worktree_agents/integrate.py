@@ -15,6 +15,7 @@ from worktree_agents.domain import CommitSha
 from worktree_agents.errors import GitError
 from worktree_agents.events import Conflict
 from worktree_agents.failures import Failure
+from worktree_agents.git import HEADS
 from worktree_agents.merge import AlreadyPresent, Conflicted, FeatureChange, Merged, VerifyFailed
 from worktree_agents.paths import AttemptFiles
 from worktree_agents.plan import Feature
@@ -63,9 +64,13 @@ async def integrate(
     ctx.journal.integrating(fid)
     change = FeatureChange(fid, feature.display_title, worktree.base_commit, head)
     verify = _merge_verifier(ctx, worktree, task) if _verify_after_merge(ctx) else None
+    branch = HEADS + worktree.branch
+    # detached (at the same commit: no file changes) so that its branch can move with the
+    # integration branch, in one transaction
+    await asyncio.to_thread(ctx.repo.run, "checkout", "--quiet", "--detach", cwd=worktree.path)
     async with ctx.merge_lock:
-        await asyncio.to_thread(ctx.coordinator.reclaim)  # an agent's move is never built on
-        result = await ctx.coordinator.integrate(change, verify)
+        tip = await asyncio.to_thread(ctx.coordinator.reclaim)  # an agent's move is never built on
+        result = await ctx.coordinator.integrate(change, verify, tip=tip, branch=branch)
     match result:
         case Conflicted(report=report):
             ctx.journal.emit(
@@ -78,29 +83,48 @@ async def integrate(
             )
             text = "\n".join([*report.messages, "", report.hunks])
             files.conflict.write_text(text, encoding="utf-8")
+            await asyncio.to_thread(_back_on_branch, ctx, worktree)
             return failures.conflicted(report)
         case VerifyFailed(detail=detail):
-            # back onto the feature's branch, so the worktree shows the feature again
-            args = ("checkout", "--quiet", "--force", worktree.branch)
-            await asyncio.to_thread(ctx.repo.run, *args, cwd=worktree.path)
+            await asyncio.to_thread(_back_on_branch, ctx, worktree)
             return failures.merge_verify_failed(detail)
-        case Merged(commit=merged) | AlreadyPresent(onto=merged):
-            await _merged(ctx, worktree, head, merged, files)
+        case Merged(commit=merged, branch_moved=moved):
+            _merged(ctx, worktree, merged, files, None if moved else head)
+            return None
+        case AlreadyPresent(onto=merged):
+            _merged(ctx, worktree, merged, files, head)
             return None
         case _:
             assert_never(result)
 
 
-async def _merged(
-    ctx: RunContext, worktree: Worktree, head: CommitSha, merged: CommitSha, files: AttemptFiles
+def _back_on_branch(ctx: RunContext, worktree: Worktree) -> None:
+    """The feature failed to merge: its worktree shows the feature's branch again."""
+    ctx.repo.run("checkout", "--quiet", "--force", worktree.branch, cwd=worktree.path)
+
+
+def _merged(
+    ctx: RunContext,
+    worktree: Worktree,
+    merged: CommitSha,
+    files: AttemptFiles,
+    unmoved: CommitSha | None,
 ) -> None:
-    # recorded at once: from here on nothing may make this feature run (and merge) again
+    """Record the merge at once (from here on nothing may make this feature run and merge
+    again); then, off the critical path, move the branch if the merge did not (`unmoved`:
+    its tip then) and put the worktree back on it."""
     ctx.journal.merged(worktree.feature_id, merged)
-    try:
-        await asyncio.to_thread(ctx.worktrees.move_branch, worktree, head, merged)
-    except GitError as exc:  # the merge stands; only the branch's tip is off
-        note = f"[wta] merged, but {worktree.branch} could not be moved to {merged}: {exc}"
-        append_log(files.log, note, ctx.loaded.plan.run.max_log_bytes)
+
+    def tidy() -> None:
+        try:
+            if unmoved is not None:
+                ctx.repo.update_ref(HEADS + worktree.branch, merged, unmoved)
+            ctx.repo.run("checkout", "--quiet", "--force", worktree.branch, cwd=worktree.path)
+        except GitError as exc:  # the merge stands; only the branch or its worktree is off
+            note = f"[wta] merged, but {worktree.branch} could not be moved to {merged}: {exc}"
+            append_log(files.log, note, ctx.loaded.plan.run.max_log_bytes)
+
+    ctx.tidy.start(worktree.path, tidy)
 
 
 def _verify_after_merge(ctx: RunContext) -> bool:

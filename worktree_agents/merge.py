@@ -71,6 +71,7 @@ class Merged:
     onto: CommitSha  # the integration tip the merge was computed on
     commit: CommitSha  # the new tip
     tries: int  # how many times it was computed (the ref moved in between)
+    branch_moved: bool = False  # the feature's branch moved to `commit` with it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -159,6 +160,30 @@ def stack_bases(repo: GitRepo, tips: Sequence[CommitSha]) -> StackedBase | Stack
     return StackedBase(commit=base)
 
 
+def with_trailer(repo: GitRepo, message: str, feature: FeatureId) -> str:
+    """`message` with the trailer `Wta-Feature: <feature>` (replacing one already there)."""
+    if _subject_only(message):
+        # what interpret-trailers makes of a one-line message (it is never a trailer block),
+        # without a process; tests/test_merge.py holds the two side by side
+        return f"{message}\n{TRAILER}: {feature}\n"
+    # --no-divider: a `---` line in a commit message is not the start of a patch.
+    args = ["interpret-trailers", "--no-divider", "--where", "end", "--if-exists", "replace"]
+    args += ["--if-missing", "add", "--trailer", f"{TRAILER}: {feature}"]
+    data = message.encode("utf-8", "surrogateescape")
+    return plumb(repo, *args, input=data).stdout
+
+
+def _subject_only(message: str) -> bool:
+    """A message of one line, ending with its newline, with no trailer of wta's in it."""
+    line = message.removesuffix("\n")
+    return (
+        bool(line.strip())
+        and "\n" not in line
+        and "\r" not in line
+        and TRAILER.lower() not in line.lower()
+    )
+
+
 def _conflict_regions(text: str) -> list[str]:
     regions: list[str] = []
     current: list[str] | None = None
@@ -196,10 +221,11 @@ class MergeCoordinator:
         # made, so a tip that differs was moved by someone else (an agent), and is put back.
         self.known: CommitSha | None = None
         self.reclaimed: list[ForeignMove] = []  # moves put back, not yet reported
+        self._last_tree: tuple[CommitSha, str] | None = None  # the tree of the tip it made
 
     def tip(self) -> CommitSha | None:
         """The integration head, or None if the branch does not exist."""
-        return self.repo.rev_parse(self.ref) if self.repo.ref_exists(self.ref) else None
+        return self.repo.ref_value(self.ref)
 
     def ensure_branch(self, base: CommitSha) -> CommitSha:
         """Create the integration branch at `base` unless it exists; return its tip."""
@@ -218,24 +244,26 @@ class MergeCoordinator:
         self.known = created
         return created
 
-    def reclaim(self) -> None:
+    def reclaim(self) -> CommitSha | None:
         """Put the branch back (by compare-and-swap) where this coordinator left it if
         something else moved it, and note the move in `reclaimed`. `wta run` calls it under
         its merge lock, where nothing but its agents can have moved the branch; integrate()
-        itself recomputes on a moved tip, as a coordinator elsewhere may have moved it."""
+        itself recomputes on a moved tip, as a coordinator elsewhere may have moved it.
+        Returns the tip as it found it unmoved (None if it was moved, or is unknown)."""
         if self.known is None:
-            return
+            return None
         now = self.tip()
         if now == self.known:
-            return
+            return now
         try:
             if now is None:
                 self.repo.update_ref(self.ref, self.known, None, message="wta: put back")
             else:
                 self.repo.update_ref(self.ref, self.known, now, message="wta: put back")
         except GitError:
-            return  # it moved again: the next call sees where to
+            return None  # it moved again: the next call sees where to
         self.reclaimed.append(ForeignMove(ref=self.ref, old=self.known, new=now))
+        return None
 
     def take_reclaimed(self) -> list[ForeignMove]:
         taken, self.reclaimed = self.reclaimed, []
@@ -243,21 +271,27 @@ class MergeCoordinator:
 
     def prepare(self, change: FeatureChange, onto: CommitSha) -> PrepareResult:
         """Compute the new integration head for `change` on `onto` without moving any ref."""
-        head, tree = onto, tree_of(self.repo, onto)
+        head, tree = onto, self._tree_of(onto)
         for step in self._steps(change):
             # The temporary parent F (tree of the tip, parent = the step's base) makes
             # `merge-tree F commit` a cherry-pick: git 2.39 has no --merge-base. It is only
             # required when the base is not an ancestor of the tip (a stacked branch), and
-            # gives the same result when it is, so it is always used.
-            env = self.repo.commit_env
-            temp = commit_tree(self.repo, tree, [step.parent], TEMP_PARENT_MESSAGE, env, sign=False)
-            merge = merge_tree(self.repo, temp, step.commit)
+            # gives the same result when it is, so it is always used; except when the tip is
+            # the step's base itself (nothing landed since the feature started), where F
+            # would be the tip with a new date: the same merge, one git process fewer.
+            ours = head
+            if step.parent != head:
+                env = self.repo.commit_env
+                ours = commit_tree(
+                    self.repo, tree, [step.parent], TEMP_PARENT_MESSAGE, env, sign=False
+                )
+            merge = merge_tree(self.repo, ours, step.commit)
             if not merge.clean:
-                labels: dict[str, str] = {temp: self.branch, step.commit: change.feature_id}
+                labels: dict[str, str] = {ours: self.branch, step.commit: change.feature_id}
                 return Conflicted(onto=onto, report=self._report(change, onto, merge, labels))
             if merge.tree == tree:
                 continue  # already present, or the commit became empty: make no empty commit
-            message = self._with_trailer(step.message, change.feature_id)
+            message = with_trailer(self.repo, step.message, change.feature_id)
             env = {**self.repo.commit_env, **step.author}
             head = commit_tree(self.repo, merge.tree, [head], message, env)
             tree = merge.tree
@@ -289,34 +323,59 @@ class MergeCoordinator:
         made = plumb(self.repo, *args, input=message, env=self.repo.commit_env).stdout.strip()
         return Prepared(onto=onto, commit=CommitSha(made), tree=merge.tree)
 
-    def publish(self, prepared: Prepared) -> bool:
+    def publish(self, prepared: Prepared, branch: tuple[str, CommitSha] | None = None) -> bool:
         """Move the integration ref from `prepared.onto` to `prepared.commit`, only if it is
-        still at `onto`; False if it moved meanwhile."""
+        still at `onto`; False if it moved meanwhile. With `branch` (a feature's branch and
+        its tip), that branch moves to the new commit in the same transaction."""
+        return self._publish(prepared, branch) is not None
+
+    def _publish(
+        self, prepared: Prepared, branch: tuple[str, CommitSha] | None
+    ) -> tuple[str, ...] | None:
+        """publish(); the refs it moved, or None if the integration ref had moved. A branch
+        that is not at its tip (a check committed on it) stays, as the merge stands."""
         self.refuse_if_checked_out()
+        moves = [(self.ref, prepared.commit, prepared.onto)]
+        if branch is not None:
+            moves.append((branch[0], prepared.commit, branch[1]))
         try:
-            self.repo.update_ref(self.ref, prepared.commit, prepared.onto, message="wta: integrate")
+            self.repo.update_refs(moves, message="wta: integrate")
         except GitError:
             if self.tip() != prepared.onto:
-                return False
-            raise
+                return None
+            if branch is None:
+                raise
+            return self._publish(prepared, None)
         self.known = prepared.commit
-        return True
+        self._last_tree = (prepared.commit, prepared.tree)
+        return tuple(ref for ref, _, _ in moves)
+
+    def _tree_of(self, commit: CommitSha) -> str:
+        if self._last_tree is not None and self._last_tree[0] == commit:
+            return self._last_tree[1]
+        return tree_of(self.repo, commit)
 
     async def integrate(
         self,
         change: FeatureChange,
         verify: Callable[[CommitSha], Awaitable[str | None]] | None = None,
         max_retries: int = 5,
+        *,
+        tip: CommitSha | None = None,
+        branch: str | None = None,
     ) -> MergeResult:
         """Prepare, verify (a non-None result is the failure detail) and publish `change`,
         recomputing on the new tip up to `max_retries` times when the ref moves meanwhile.
+        `tip` is the integration tip if the caller just read it; `branch`, the feature's
+        branch (at `change.tip`), moves to the merged commit with the integration ref.
 
         The git steps run in a worker thread; `verify` runs on the caller's event loop, so
         cancelling the caller (Ctrl-C) stops the verification too, and nothing is published.
         """
         await asyncio.to_thread(self.refuse_if_checked_out)
+        moving = None if branch is None else (branch, change.tip)
         for tries in range(1, max_retries + 2):
-            onto = await asyncio.to_thread(self.tip)
+            onto = tip if tries == 1 and tip is not None else await asyncio.to_thread(self.tip)
             if onto is None:
                 raise RepoError(
                     f"the integration branch '{self.branch}' does not exist;"
@@ -328,8 +387,10 @@ class MergeCoordinator:
             detail = await verify(prepared.commit) if verify is not None else None
             if detail is not None:
                 return VerifyFailed(onto=onto, commit=prepared.commit, detail=detail)
-            if await asyncio.to_thread(self.publish, prepared):
-                return Merged(onto=onto, commit=prepared.commit, tries=tries)
+            moved = await asyncio.to_thread(self._publish, prepared, moving)
+            if moved is not None:
+                along = branch is not None and branch in moved
+                return Merged(onto=onto, commit=prepared.commit, tries=tries, branch_moved=along)
         raise WtaError(
             f"the integration branch '{self.branch}' kept moving while '{change.feature_id}'"
             f" was being integrated ({max_retries + 1} attempts); is another wta running?"
@@ -366,13 +427,6 @@ class MergeCoordinator:
             }
             steps.append(_Step(CommitSha(parents.split()[0]), CommitSha(sha), message, author))
         return steps
-
-    def _with_trailer(self, message: str, feature: FeatureId) -> str:
-        # --no-divider: a `---` line in a commit message is not the start of a patch.
-        args = ["interpret-trailers", "--no-divider", "--where", "end", "--if-exists", "replace"]
-        args += ["--if-missing", "add", "--trailer", f"{TRAILER}: {feature}"]
-        data = message.encode("utf-8", "surrogateescape")
-        return plumb(self.repo, *args, input=data).stdout
 
     def _report(
         self,

@@ -165,6 +165,7 @@ class Orchestrator:
             await reintegrate(context, checked.lost)
             await self._work(context, graph, checked.slots)
         finally:
+            await context.tidy.drain()  # before the run is recorded as ended
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
 
