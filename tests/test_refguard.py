@@ -120,6 +120,15 @@ def test_a_relative_hooks_path_links_every_hook(tmp_path: Path) -> None:
     assert linked == {*HOOK_NAMES, "dispatch"}
 
 
+def test_a_hooks_path_set_between_two_agents_is_followed(tmp_path: Path) -> None:
+    repo, _worktree, _log = made(tmp_path)
+    assert {p.name for p in install_hooks(repo).iterdir()} == {"reference-transaction", "dispatch"}
+
+    git(repo.toplevel, "config", "core.hooksPath", ".githooks")
+
+    assert {p.name for p in install_hooks(repo).iterdir()} == {*HOOK_NAMES, "dispatch"}
+
+
 def test_a_planted_or_changed_hook_script_is_rewritten(tmp_path: Path) -> None:
     repo, worktree, log = made(tmp_path)
     hooks = install_hooks(repo)

@@ -112,7 +112,9 @@ class Attempt:
     def _base(self) -> CommitSha | Failure:
         """Where the branch starts: the integration tip, or with --no-merge the branches of
         its dependencies, stacked."""
-        tip = self.ctx.coordinator.tip()
+        # where this run last left it: anything else is an agent's move, which the
+        # coordinator puts back before the next merge
+        tip = self.ctx.coordinator.known or self.ctx.coordinator.tip()
         assert tip is not None, "the integration branch exists from preflight on"
         if not self.ctx.options.no_merge or not self.feature.depends_on:
             return tip

@@ -16,7 +16,14 @@ from typing import Protocol, TypeVar
 
 from worktree_agents.domain import CommitSha, GuardrailRule
 from worktree_agents.failures import Finding
-from worktree_agents.git import HEADS, GitRepo, restore_stash, stash_entries
+from worktree_agents.git import (
+    HEADS,
+    GitRepo,
+    StashStamp,
+    restore_stash,
+    stash_entries,
+    stash_stamp,
+)
 from worktree_agents.worktrees import Worktree, WorktreeManager
 
 _T = TypeVar("_T")
@@ -69,13 +76,18 @@ class StashCheck:
         self.lock = lock
         self.branch = branch
 
-    def _snapshot(self) -> list[tuple[CommitSha, str]]:
+    def _snapshot(self) -> tuple[StashStamp, list[tuple[CommitSha, str]]]:
+        """The stash's files, and its entries (git is asked only when there are some)."""
         with self.lock:
-            return stash_entries(self.repo)
+            stamp = stash_stamp(self.repo)
+            return stamp, stash_entries(self.repo) if stamp[0] else []
 
-    def _restore(self, before: list[tuple[CommitSha, str]]) -> tuple[int, int]:
+    def _restore(self, before: tuple[StashStamp, list[tuple[CommitSha, str]]]) -> tuple[int, int]:
+        stamp, entries = before
         with self.lock:
-            return restore_stash(self.repo, before, self.branch)
+            if stash_stamp(self.repo) == stamp:
+                return 0, 0  # not a byte of it changed
+            return restore_stash(self.repo, entries, self.branch)
 
     @asynccontextmanager
     async def watch(self, findings: list[Finding]) -> AsyncIterator[None]:
@@ -124,7 +136,8 @@ class WorktreeCheck:
             detail = f"the agent left the branch {worktree.branch} (the worktree is on {moved})"
             return Finding(rule=GuardrailRule.BRANCH, detail=detail, advice="Stay on your branch.")
         tip = worktrees.repo.rev_parse(HEADS + worktree.branch)
-        if tip is None or not worktrees.repo.is_ancestor(worktree.base_commit, tip):
+        descends = tip == worktree.base_commit  # no commit of its own: nothing to ask git
+        if tip is None or not (descends or worktrees.repo.is_ancestor(worktree.base_commit, tip)):
             detail = (
                 f"the branch {worktree.branch} no longer descends from its base"
                 f" {short(worktree.base_commit)} (it is at {short(tip)})"

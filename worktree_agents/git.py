@@ -511,6 +511,28 @@ def stash_entries(repo: GitRepo) -> list[tuple[CommitSha, str]]:
     return [(CommitSha(sha), message) for sha, message in entries]
 
 
+StashStamp = tuple[bytes | None, bytes | None, tuple[int, int, int] | None]
+
+
+def stash_stamp(repo: GitRepo) -> StashStamp:
+    """What would tell that the stash changed, read without a process: its reflog (the
+    entries), its ref, and the packed refs (where the ref may live)."""
+
+    def read(path: Path) -> bytes | None:
+        try:
+            return path.read_bytes()
+        except OSError:
+            return None
+
+    try:
+        st = (repo.common_dir / "packed-refs").stat()
+        packed: tuple[int, int, int] | None = (st.st_size, st.st_mtime_ns, st.st_ino)
+    except OSError:
+        packed = None
+    logs = read(repo.common_dir / "logs" / "refs" / "stash")
+    return logs, read(repo.common_dir / "refs" / "stash"), packed
+
+
 def restore_stash(
     repo: GitRepo, before: list[tuple[CommitSha, str]], made_on: str | None = None
 ) -> tuple[int, int]:

@@ -124,9 +124,43 @@ class RefusedUpdate:
 
 def user_hooks_dir(repo: GitRepo) -> str:
     """Where the user's own hooks are: core.hooksPath as configured (a relative one is
-    relative to the worktree a hook runs in, as git has it), or the git directory's hooks."""
+    relative to the worktree a hook runs in, as git has it), or the git directory's hooks.
+
+    Asked before every agent starts: the answer is kept while no config file it could
+    come from has changed (their sizes and times, looked at without a process)."""
+    key = (repo.common_dir, _config_stamps(repo))
+    known = _hooks_dirs.get(repo.common_dir)
+    if known is not None and known[0] == key:
+        return known[1]
     configured = repo.user_config("--path", "core.hooksPath")
-    return configured or str(repo.common_dir / "hooks")
+    found = configured or str(repo.common_dir / "hooks")
+    _hooks_dirs[repo.common_dir] = (key, found)
+    return found
+
+
+_hooks_dirs: dict[Path, tuple[tuple[Path, tuple[object, ...]], str]] = {}
+
+
+def _config_stamps(repo: GitRepo) -> tuple[object, ...]:
+    """What would tell that a git config file changed: each one's size and times, or that
+    it is missing. The files git reads: system, global (both places), the repository's."""
+    home = Path(os.environ.get("HOME", "/"))
+    xdg = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config")
+    files = [
+        Path(os.environ.get("GIT_CONFIG_SYSTEM", "/etc/gitconfig")),
+        Path(os.environ.get("GIT_CONFIG_GLOBAL", home / ".gitconfig")),
+        xdg / "git" / "config",
+        repo.common_dir / "config",
+        repo.git_dir / "config.worktree",
+    ]
+    stamps: list[object] = [os.environ.get("GIT_CONFIG_COUNT"), os.environ.get("GIT_CONFIG")]
+    for path in files:
+        try:
+            st = path.stat()
+            stamps.append((st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
+        except OSError:
+            stamps.append(None)
+    return tuple(stamps)
 
 
 def hooks_dir(repo: GitRepo) -> Path:
@@ -137,8 +171,9 @@ def install_hooks(repo: GitRepo) -> Path:
     """Write the agents' hooks directory (again, if an agent changed it); return it."""
     directory = hooks_dir(repo)
     directory.mkdir(parents=True, exist_ok=True)
+    user_hooks = user_hooks_dir(repo)
     script = _SCRIPT.format(
-        user_hooks=shlex.quote(user_hooks_dir(repo)),
+        user_hooks=shlex.quote(user_hooks),
         own=OWN_REF_VAR,
         log=REFUSED_VAR,
         common_dir=COMMON_DIR_VAR,
@@ -150,7 +185,7 @@ def install_hooks(repo: GitRepo) -> Path:
         tmp.chmod(0o755)
         tmp.replace(dispatch)
     dispatch.chmod(0o755)
-    wanted = _hooks_to_run(user_hooks_dir(repo))
+    wanted = _hooks_to_run(user_hooks)
     for name in HOOK_NAMES:
         link = directory / name
         if name not in wanted:
