@@ -319,6 +319,9 @@ def test_checked_out_branches_read_from_files_agree_with_git(
         "gone": real(tmp_path / "gone"),
     }
     assert repo.checked_out_branches() == from_git
+    listed = sorted((real(e.path), e.branch, e.prunable) for e in repo.worktrees())
+    read = sorted((real(e.path), e.branch, e.prunable) for e in repo.worktree_heads())
+    assert read == listed
     # and from inside a linked worktree, the same
     assert GitRepo.open(tmp_path / "slashed").checked_out_branches() == from_git
 

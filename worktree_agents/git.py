@@ -74,6 +74,15 @@ class WorktreeEntry:
     prunable: bool = False  # its directory is gone
 
 
+@dataclass(frozen=True)
+class WorktreeHead:
+    """A worktree as its files tell it (GitRepo.worktree_heads)."""
+
+    path: Path
+    branch: BranchName | None  # None when detached
+    prunable: bool  # its directory is gone
+
+
 def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """os.environ without repository-selecting variables, non-interactive, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_VARS}
@@ -388,28 +397,40 @@ class GitRepo:
         return parse_worktree_list(listed.stdout)
 
     def checked_out_branches(self) -> dict[BranchName, Path]:
-        """Each branch checked out in some worktree, and where. Read from the HEAD file git
-        keeps for each worktree, with no process: it is asked before every merge, and `git
-        worktree list` costs more with every worktree (28.7 ms with 300, measured)."""
+        """Each branch checked out in some worktree, and where (read from files: see
+        worktree_heads)."""
+        found: dict[BranchName, Path] = {}
+        for entry in self.worktree_heads():
+            if entry.branch is not None:
+                found.setdefault(entry.branch, entry.path)
+        return found
+
+    def worktree_heads(self) -> list[WorktreeHead]:
+        """Every worktree, the main one first, with the branch it has checked out: read from
+        the files git keeps for each (its HEAD, its `gitdir`), with no process. It is asked
+        around every agent and before every merge, and `git worktree list` costs more with
+        every worktree (28.7 ms with 300, measured)."""
         if self.common_dir.name != ".git" and self.git_dir != self.common_dir:
             # a linked worktree of a repository whose git dir is elsewhere: the main entry
             # may be bare, which only git's own list tells
-            return {e.branch: e.path for e in self.worktrees() if e.branch is not None}
-        found: dict[BranchName, Path] = {}
+            listed = self.worktrees()
+            return [WorktreeHead(e.path, e.branch, e.prunable) for e in listed if not e.bare]
         main = self.common_dir.parent if self.common_dir.name == ".git" else self.toplevel
-        heads = [(self.common_dir / "HEAD", main)]
-        admin_root = self.common_dir / "worktrees"
+        heads = [(self.common_dir / "HEAD", main, False)]
         with suppress(OSError):
-            for admin in os.scandir(admin_root):
+            for admin in sorted(os.scandir(self.common_dir / "worktrees"), key=lambda e: e.name):
                 with suppress(OSError):
-                    gitfile = Path(admin.path, "gitdir").read_text(encoding="utf-8").strip()
-                    where = Path(os.path.realpath(Path(admin.path, gitfile).parent))
-                    heads.append((Path(admin.path, "HEAD"), where))
-        for head, where in heads:
+                    gitfile = Path(admin.path, Path(admin.path, "gitdir").read_text().strip())
+                    where = Path(os.path.realpath(gitfile.parent))
+                    heads.append((Path(admin.path, "HEAD"), where, not gitfile.exists()))
+        found = []
+        for head, where, prunable in heads:
             with suppress(OSError):
                 ref = head.read_text(encoding="utf-8", errors="surrogateescape").strip()
-                if ref.startswith("ref: " + HEADS):
-                    found.setdefault(BranchName(ref.removeprefix("ref: " + HEADS)), where)
+                branch = (
+                    ref.removeprefix("ref: " + HEADS) if ref.startswith("ref: " + HEADS) else None
+                )
+                found.append(WorktreeHead(where, BranchName(branch) if branch else None, prunable))
         return found
 
     def ref_value(self, ref: str) -> CommitSha | None:

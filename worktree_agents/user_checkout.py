@@ -44,9 +44,9 @@ def user_worktrees(repo: GitRepo, wta_root: Path) -> list[Path]:
     """The worktrees that are not wta's: the main one and any the user added."""
     root = Path(os.path.realpath(wta_root))
     trees: list[Path] = []
-    for entry in repo.worktrees():
+    for entry in repo.worktree_heads():  # no bare one among them
         path = Path(os.path.realpath(entry.path))
-        if entry.bare or entry.prunable or path == root or root in path.parents:
+        if entry.prunable or path == root or root in path.parents:
             continue
         trees.append(path)
     return trees
