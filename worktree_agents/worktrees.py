@@ -13,7 +13,7 @@ from pathlib import Path
 
 from worktree_agents.checkout import check_out, make_full
 from worktree_agents.domain import BranchName, CommitSha, FeatureId
-from worktree_agents.errors import RepoError, WtaError
+from worktree_agents.errors import GitError, RepoError, WtaError
 from worktree_agents.git import HEADS, GitRepo, WorktreeEntry
 
 BASE_FILE = "wta-base"  # in the worktree's admin dir, so it lives and dies with the worktree
@@ -193,10 +193,14 @@ class WorktreeManager:
         what `uncommitted_edits` counts); return its HEAD."""
         path = worktree.path
         self.repo.run("add", "--all" if untracked else "--update", cwd=path)
-        staged = self.repo.run("diff", "--cached", "--quiet", cwd=path, ok_codes=(0, 1))
-        if staged.exit_code == 1:
-            args = ("commit", "--quiet", "--no-verify", "-m", message)
-            self.repo.run(*args, cwd=path, env=self.repo.commit_env)
+        # `git commit` exits 1 when nothing is staged; as that is also how it reports a
+        # commit it could not write, the index is asked then (never when it committed)
+        args = ("commit", "--quiet", "--no-verify", "-m", message)
+        made = self.repo.run(*args, cwd=path, env=self.repo.commit_env, ok_codes=(0, 1))
+        if made.exit_code == 1:
+            staged = self.repo.run("diff", "--cached", "--quiet", cwd=path, ok_codes=(0, 1))
+            if staged.exit_code == 1:
+                raise GitError(made.args, made.exit_code, made.stderr or made.stdout)
         return CommitSha(self.repo.run("rev-parse", "HEAD", cwd=path).stdout.strip())
 
     def move_branch(self, worktree: Worktree, old: CommitSha, new: CommitSha) -> None:
