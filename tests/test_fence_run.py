@@ -362,8 +362,10 @@ def test_locks_left_by_a_killed_git_are_cleared_and_the_feature_merges(
     log = user.repo / ".git" / "wta" / "attempts" / "evil" / "1" / "log.txt"
     notes = [line for line in log.read_text().splitlines() if line.startswith("[wta] removed")]
     git_dir = user.repo / ".git"
+    # evil took over good's worktree (reuse_worktrees): its admin dir keeps good's name
+    admin = git(tmp_path / "repo.wta" / "evil", "rev-parse", "--absolute-git-dir")
     assert notes == [
-        f"[wta] removed {git_dir}/worktrees/evil/index.lock, left by the agent's git",
+        f"[wta] removed {admin}/index.lock, left by the agent's git",
         f"[wta] removed {git_dir}/refs/heads/wta/evil.lock, left by the agent's git",
     ]
     assert snapshot(user) == before

@@ -85,6 +85,8 @@ def test_defaults_apply() -> None:
             "setup": [],
             "setup_timeout": 600.0,
             "max_log_bytes": 10 * 1024 * 1024,
+            "reuse_worktrees": True,
+            "keep_ignored": [],
         },
         2,
     )
@@ -152,3 +154,37 @@ id = "B"
         ("feature 'B'", "id"),
         ("feature 'a'", "depends_on"),
     ]
+
+
+RELATIVE = "patterns are relative to the worktree's root"
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ('["/node_modules/"]', "'/node_modules/' is an absolute path; " + RELATIVE),
+        ('["cache/../../x"]', "'cache/../../x' leads out of the worktree ('..')"),
+        ('["!build/"]', "'!build/' is a negation; list only what may stay"),
+        ('["**"]', "'**' would keep every ignored file, so no reused worktree would be clean"),
+        ('[".git/"]', "'.git/' names git's own files"),
+        ('["  "]', "'  ' is blank"),
+    ],
+)
+def test_keep_ignored_patterns_stay_inside_the_worktree(value: str, problem: str) -> None:
+    with pytest.raises(PlanError) as info:
+        load_plan_text(f'[run]\nkeep_ignored = {value}\n[[feature]]\nid = "a"\n', "wta.toml")
+    assert [(p.where, p.field, p.problem) for p in info.value.problems] == [
+        ("[run]", "keep_ignored", problem)
+    ]
+
+
+def test_reuse_keys_are_read() -> None:
+    text = '[run]\nreuse_worktrees = false\nkeep_ignored = ["node_modules/", "build/cache/"]\n'
+    plan = load_plan_text(text + '[[feature]]\nid = "a"\n', "wta.toml")
+    assert (plan.run.reuse_worktrees, plan.run.keep_ignored) == (
+        False,
+        ["node_modules/", "build/cache/"],
+    )
+    with pytest.raises(PlanError) as info:
+        load_plan_text('[run]\nreuse_worktrees = "yes"\n[[feature]]\nid = "a"\n', "wta.toml")
+    assert [(p.where, p.field) for p in info.value.problems] == [("[run]", "reuse_worktrees")]

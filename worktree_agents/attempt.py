@@ -93,7 +93,10 @@ class Attempt:
         if self.ctx.options.no_merge:
             self.ctx.journal.done(self.fid, self.head)
             return None
-        return await integrate(self.ctx, self.feature, worktree, self.head, self.files, task)
+        failure = await integrate(self.ctx, self.feature, worktree, self.head, self.files, task)
+        if failure is None and self.ctx.loaded.plan.run.reuse_worktrees:
+            self.ctx.worktrees.release(worktree)  # merged: the next feature may take it over
+        return failure
 
     def _fenced(self, findings: Sequence[failures.Finding]) -> Failure:
         """A guardrail_tripped event per finding; the attempt fails with all of them."""
@@ -131,7 +134,9 @@ class Attempt:
         return stacked.commit
 
     async def _worktree(self, base: CommitSha) -> Worktree:
-        """Keep unrecorded work on the branch, then a fresh worktree at `base`, recorded."""
+        """Keep unrecorded work on the branch, then a worktree at `base`, recorded: a merged
+        feature's, taken over (`[run] reuse_worktrees`), or a new one. A feature that has a
+        worktree already (a retry) gets a new one, as do all when reuse is off."""
         ctx, fid = self.ctx, self.fid
         await asyncio.to_thread(self._keep_earlier_work)
         # recorded before the branch is made: a run killed in between leaves a branch that
@@ -139,7 +144,11 @@ class Attempt:
         store, branch = ctx.journal.store, ctx.worktrees.branch_for(fid)
         store.annotate_attempt(fid, self.n, base_commit=base, log_path=str(self.files.log))
         ctx.journal.update(fid, FeatureUpdate(branch=branch, base_commit=base))
-        worktree = await asyncio.to_thread(ctx.worktrees.create, fid, base, reset=True)
+        worktree = None
+        if ctx.loaded.plan.run.reuse_worktrees:
+            worktree = await asyncio.to_thread(ctx.worktrees.take_over, fid, base)
+        if worktree is None:
+            worktree = await asyncio.to_thread(ctx.worktrees.create, fid, base, reset=True)
         self.files.dir.mkdir(parents=True, exist_ok=True)
         for note in worktree.notes:
             append_log(self.files.log, NOTE_PREFIX + note, ctx.loaded.plan.run.max_log_bytes)

@@ -101,6 +101,27 @@ def branch_name_problem(name: str) -> str | None:
     return None
 
 
+def keep_pattern_problem(pattern: str) -> str | None:
+    """Why `pattern` cannot be a `keep_ignored` pattern: it must stay inside the worktree,
+    keep something, and not be a negation (what is not kept is removed anyway)."""
+    parts = pattern.strip("/").split("/")
+    if not pattern.strip():
+        return "is blank"
+    if any(c in pattern for c in "\0\n\r"):
+        return "holds a control character"
+    if pattern.startswith("/") or pattern.startswith("~"):
+        return "is an absolute path; patterns are relative to the worktree's root"
+    if ".." in parts:
+        return "leads out of the worktree ('..')"
+    if pattern.startswith("!"):
+        return "is a negation; list only what may stay"
+    if all(p in ("", ".", "*", "**") for p in parts):
+        return "would keep every ignored file, so no reused worktree would be clean"
+    if ".git" in parts:
+        return "names git's own files"
+    return None
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -116,6 +137,23 @@ class RunConfig(_Model):
     setup: list[Annotated[str, Field(min_length=1)]] = []
     setup_timeout: Duration = 600.0  # per command
     max_log_bytes: int = Field(default=DEFAULT_MAX_LOG_BYTES, ge=MIN_MAX_LOG_BYTES, le=2**40)
+    # A merged feature's worktree is handed to the next feature (reuse.py).
+    reuse_worktrees: bool = True
+    # Ignored paths (.gitignore patterns) that may survive a reuse, such as `node_modules/`.
+    keep_ignored: list[Annotated[str, Field(min_length=1)]] = []
+
+    @field_validator("keep_ignored")
+    @classmethod
+    def _keep_ignored(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            problem = keep_pattern_problem(pattern)
+            if problem is not None:
+                raise FieldProblem(
+                    f"{show(pattern)} {problem}",
+                    'write a .gitignore pattern relative to the worktree, such as "node_modules/"'
+                    ' or "build/cache/"',
+                )
+        return value
 
     @field_validator("base", "integration_branch")
     @classmethod

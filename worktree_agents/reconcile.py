@@ -130,6 +130,7 @@ def clear_stale_locks(repo: GitRepo, plan: Plan, worktree_root: Path) -> list[st
                 lock.unlink(missing_ok=True)
                 removed.append(str(lock))
     manager = WorktreeManager(repo, worktree_root, prefix)
+    manager.mend()  # a worktree a killed run left half-moved (reuse_worktrees)
     for worktree in manager.list():
         if manager.registered(worktree):
             removed += manager.clear_stale_locks(worktree)

@@ -131,7 +131,9 @@ class Orchestrator:
             options=self.options,
             journal=journal,
             paths=self.paths,
-            worktrees=WorktreeManager(self.repo, checked.worktree_root, prefix),
+            worktrees=WorktreeManager(
+                self.repo, checked.worktree_root, prefix, tuple(self.plan.run.keep_ignored)
+            ),
             coordinator=coordinator,
             guard=guard,
             fence_files=FilesFence(self.repo, journal, checked.worktree_root),

@@ -1,5 +1,9 @@
 """Feature worktrees: one per feature, at an exact base commit, outside the user's checkout.
-Add, remove and prune are serialised per repository, across threads and processes."""
+Add, move, remove and prune are serialised per repository, across threads and processes.
+
+The per-feature steps look at one worktree by its own files (worktree_files.py), so that
+their cost does not grow with the number of worktrees; what the manager made or took over
+is remembered in memory, under the worktree lock."""
 
 from __future__ import annotations
 
@@ -11,10 +15,12 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from worktree_agents import worktree_files as files
 from worktree_agents.checkout import check_out, make_full
 from worktree_agents.domain import BranchName, CommitSha, FeatureId
 from worktree_agents.errors import GitError, RepoError, WtaError
 from worktree_agents.git import HEADS, GitRepo, WorktreeEntry
+from worktree_agents.reuse import KeepIgnored, hand_over, reusable
 
 BASE_FILE = "wta-base"  # in the worktree's admin dir, so it lives and dies with the worktree
 
@@ -58,10 +64,18 @@ def resolve_worktree_root(repo: GitRepo, configured: str | None, plan_dir: Path)
 class WorktreeManager:
     """Creates feature worktrees at `<root>/<id>` on branches `<prefix><id>`."""
 
-    def __init__(self, repo: GitRepo, root: Path, branch_prefix: str) -> None:
+    def __init__(
+        self, repo: GitRepo, root: Path, branch_prefix: str, keep_ignored: KeepIgnored = ()
+    ) -> None:
         self.repo = repo
         self.root = _real(root)
         self.branch_prefix = branch_prefix
+        self.keep_ignored = keep_ignored
+        # Worktree path -> admin dir, for the worktrees git has a record of: read once, then
+        # kept up to date by this manager's adds, moves and removes (under the lock).
+        self._admins: dict[Path, Path] | None = None
+        # Worktrees of merged features, free for the next feature to take over (reuse.py).
+        self._free: builtins.list[Worktree] = []
 
     def path_for(self, feature_id: FeatureId) -> Path:
         if (
@@ -101,9 +115,12 @@ class WorktreeManager:
             try:
                 args = ("worktree", "add", "--quiet", "--no-checkout", flag, branch, str(path))
                 self.repo.run(*args, commit)
-                admin = self.repo.run("rev-parse", "--absolute-git-dir", cwd=path).stdout.strip()
-                (Path(admin) / BASE_FILE).write_text(commit + "\n", encoding="utf-8")
-                make_full(self.repo, path, Path(admin))
+                admin = files.admin_of(path)
+                if admin is None:
+                    raise RepoError(f"git made no worktree at {path}")
+                self._known()[path] = admin
+                (admin / BASE_FILE).write_text(commit + "\n", encoding="utf-8")
+                make_full(self.repo, path, admin)
             except BaseException:
                 self._undo_add(path, path_existed, ref, commit, old_tip)
                 raise
@@ -120,18 +137,10 @@ class WorktreeManager:
     ) -> tuple[CommitSha, CommitSha | None]:
         """Check that the worktree can be made (with `reset`, remove the old one); return the
         base commit, and the branch's tip if it exists. Called under the worktree lock."""
-        commit = self.repo.rev_parse(base_commit)
-        if commit is None:
-            raise RepoError(f"base commit {base_commit} does not exist in {self.repo.toplevel}")
-        entries = self.repo.worktrees()
-        at_path = _entry_at(entries, path)
-        holder = next((e for e in entries if e.branch == branch), None)
-        if holder is not None and _real(holder.path) != path:
-            raise RepoError(
-                f"branch '{branch}' is checked out in {holder.path}; wta will not move a branch"
-                " checked out in another worktree; switch that worktree to another branch"
-            )
-        old_tip = self.repo.rev_parse(HEADS + branch)
+        commit, old_tip = self._resolve(base_commit, branch)
+        at_path = self._entry(path)
+        if old_tip is not None:
+            self._refuse_if_held(branch, path)
         if not reset:
             if at_path is not None or path.exists():
                 raise RepoError(
@@ -179,7 +188,7 @@ class WorktreeManager:
         """Remove the feature's worktree (not its branch). A missing one is not an error."""
         path = self.path_for(feature_id)
         with self.repo.worktree_lock():
-            entry = _entry_at(self.repo.worktrees(), path)
+            entry = self._entry(path)
             if entry is not None:
                 self._remove_unlocked(path, entry, force=force)
             elif path.exists():
@@ -214,8 +223,12 @@ class WorktreeManager:
     def off_branch(self, worktree: Worktree) -> str | None:
         """Where the worktree is when it is no longer on its feature branch (another branch,
         or "a detached HEAD"), or None when it is on it."""
-        head = self.repo.run("symbolic-ref", "-q", "HEAD", cwd=worktree.path, ok_codes=(0, 1))
-        where = head.stdout.strip()
+        admin = files.admin_of(worktree.path)
+        if admin is not None:
+            where = files.head_text(admin)
+        else:
+            args = ("symbolic-ref", "-q", "HEAD")
+            where = self.repo.run(*args, cwd=worktree.path, ok_codes=(0, 1)).stdout.strip()
         if where == HEADS + worktree.branch:
             return None
         return where.removeprefix(HEADS) if where else "a detached HEAD"
@@ -223,21 +236,17 @@ class WorktreeManager:
     def registered(self, worktree: Worktree) -> bool:
         """Whether the worktree is still there: its directory exists and git lists it as a
         worktree whose directory it can find."""
-        if not (worktree.path / ".git").exists():
-            return False
-        entry = _entry_at(self.repo.worktrees(), worktree.path)
-        if entry is None or entry.prunable:
-            return False
-        # its `.git` file must still lead to this repository
-        args = ("rev-parse", "--path-format=absolute", "--git-common-dir")
-        found = self.repo.run(*args, cwd=worktree.path, check=False)
-        return found.exit_code == 0 and _real(Path(found.stdout.strip())) == self.repo.common_dir
+        # read from its files: its `.git` file and its admin dir must name each other, and
+        # lead to this repository (what `git worktree list` would say of this one)
+        return files.registered_at(self.repo.common_dir, worktree.path) is not None
 
     def clear_stale_locks(self, worktree: Worktree) -> builtins.list[str]:
         """Remove the lock files a killed git leaves behind (`index.lock`, `HEAD.lock`, and
         the branch's) once nothing runs in the worktree any more; returns what was removed."""
-        args = ("rev-parse", "--path-format=absolute", "--git-dir")
-        admin = Path(self.repo.run(*args, cwd=worktree.path).stdout.strip())
+        admin = files.admin_of(worktree.path)
+        if admin is None:
+            args = ("rev-parse", "--path-format=absolute", "--git-dir")
+            admin = Path(self.repo.run(*args, cwd=worktree.path).stdout.strip())
         candidates = [
             admin / "index.lock",
             admin / "HEAD.lock",
@@ -263,6 +272,7 @@ class WorktreeManager:
                 with suppress(WtaError):
                     self._remove_unlocked(path, entry, force=True)
             self.repo.run("worktree", "prune")
+            self._admins = None  # read again: the prune may have dropped other records
             if path.exists() and _entry_at(self.repo.worktrees(), path) is None:
                 shutil.rmtree(path, ignore_errors=True)
 
@@ -272,7 +282,7 @@ class WorktreeManager:
         """Before the feature's branch and worktree are reset: commit what is uncommitted in
         the worktree, and keep the branch's tip as `save_as` unless a ref under `known`
         already holds it. Returns the ref made, if any: nothing on wta's branches is lost."""
-        existing = next((w for w in self.list() if w.feature_id == feature_id), None)
+        existing = self._own(feature_id)
         if existing is not None and uncommitted_edits(self.repo, existing.path):
             message = "Saved by wta before a new attempt: uncommitted work."
             self.commit_all(existing, message, untracked=False)
@@ -289,6 +299,125 @@ class WorktreeManager:
         """Forget worktrees whose directories were deleted."""
         with self.repo.worktree_lock():
             self.repo.run("worktree", "prune")
+            self._admins = None
+
+    def release(self, worktree: Worktree) -> None:
+        """Offer a merged feature's worktree to the next feature (`take_over`). Unless one
+        takes it, it stays as it is, for `wta clean`."""
+        with self.repo.worktree_lock():
+            self._free.append(worktree)
+
+    def take_over(self, feature_id: FeatureId, base_commit: CommitSha) -> Worktree | None:
+        """Hand a released worktree to `feature_id`, as a fresh checkout at `base_commit` on
+        its branch (reuse.py says how); None when none can be (then make a new one).
+
+        Not when the feature already has a worktree or its branch is checked out elsewhere:
+        those take create()'s path, which resets or refuses them."""
+        path, branch = self.path_for(feature_id), self.branch_for(feature_id)
+        with self.repo.worktree_lock():
+            if not self._free or path.exists() or self._entry(path) is not None:
+                return None
+            old = self._free.pop()
+            commit, old_tip = self._resolve(base_commit, branch)
+            main = _main_worktree(self.repo)
+            if old_tip is not None and files.holder(self.repo.common_dir, main, branch):
+                return None  # create() refuses it, saying where
+        admin = files.registered_at(self.repo.common_dir, old.path)
+        if admin is None or reusable(old.path, admin) is not None:
+            return None
+        if uncommitted_edits(self.repo, old.path):
+            return None  # someone's work (wta leaves none after a merge): not for reuse
+        notes = hand_over(self.repo, old.path, commit, self.keep_ignored)
+        with self.repo.worktree_lock():
+            # recorded first: a run killed from here on leaves a worktree wta knows as its
+            # own, detached at this base (list() finds it; `wta clean` removes it)
+            record = admin / BASE_FILE
+            was = record.read_text(encoding="utf-8")
+            record.write_text(commit + "\n", encoding="utf-8")
+            try:
+                self.repo.run("worktree", "move", str(old.path), str(path))
+            except GitError:  # it stays where it is, for `wta clean`; the feature gets a new one
+                record.write_text(was, encoding="utf-8")
+                return None
+            known = self._known()
+            known.pop(old.path, None)
+            known[path] = admin
+            self.repo.update_ref(HEADS + branch, commit, old_tip)
+            self.repo.run("symbolic-ref", "HEAD", HEADS + branch, cwd=path)
+        note = f"took over the worktree of {old.feature_id} (reuse_worktrees)"
+        return Worktree(feature_id, path, branch, commit, head=commit, notes=(note, *notes))
+
+    def mend(self) -> builtins.list[Path]:
+        """Repair the worktrees in the root whose admin dir does not name them back: `git
+        worktree move` renames the directory before it writes the new path into the admin
+        dir, so a run killed in between leaves such a one. Returns what was repaired."""
+        with self.repo.worktree_lock():
+            broken = [
+                child
+                for child in (sorted(self.root.iterdir()) if self.root.is_dir() else [])
+                if (admin := files.admin_of(child)) is not None
+                and admin.parent == self.repo.common_dir / "worktrees"
+                and admin.is_dir()
+                and files.path_of(admin) != child
+            ]
+            if broken:
+                self.repo.run("worktree", "repair", *map(str, broken))
+                self._admins = None
+        return broken
+
+    def _known(self) -> dict[Path, Path]:
+        """Worktree path -> admin dir, read from the admin dirs the first time (under the
+        worktree lock)."""
+        if self._admins is None:
+            common = self.repo.common_dir
+            self._admins = {p: a for a, p in files.admin_dirs(common)}
+        return self._admins
+
+    def _entry(self, path: Path) -> WorktreeEntry | None:
+        """What git records of a worktree at `path`, from its files: its `.git` file, or
+        the admin dir remembered for it (whose directory may be gone)."""
+        admin = files.registered_at(self.repo.common_dir, path)
+        if admin is None:
+            remembered = self._known().get(path)
+            if remembered is None or files.path_of(remembered) != path:
+                return None
+            admin = remembered
+        prunable = not (path / ".git").exists()
+        branch = files.head_branch(admin)
+        locked = (admin / "locked").exists()
+        return WorktreeEntry(path, None, branch, locked=locked, prunable=prunable)
+
+    def _own(self, feature_id: FeatureId) -> Worktree | None:
+        """The feature's worktree, as list() would find it, from its files."""
+        path = self.path_for(feature_id)
+        admin = files.registered_at(self.repo.common_dir, path)
+        if admin is None:
+            return None
+        on = files.head_branch(admin)
+        base = files.read(admin / BASE_FILE)
+        branch = self.branch_for(feature_id)
+        if on != branch and not (on is None and base):
+            return None
+        return Worktree(feature_id, path, branch, CommitSha(base or ""), None)
+
+    def _resolve(
+        self, base_commit: CommitSha, branch: BranchName
+    ) -> tuple[CommitSha, CommitSha | None]:
+        """The base commit, and the branch's tip if it exists, in one git call."""
+        asked = f"{base_commit}^{{commit}}\n{HEADS}{branch}^{{commit}}\n"
+        found = self.repo.run("cat-file", "--batch-check=%(objectname)", input=asked)
+        base, tip = (line.strip() for line in found.stdout.splitlines())
+        if base.endswith(" missing") or base.endswith(" ambiguous"):
+            raise RepoError(f"base commit {base_commit} does not exist in {self.repo.toplevel}")
+        return CommitSha(base), None if tip.endswith(" missing") else CommitSha(tip)
+
+    def _refuse_if_held(self, branch: BranchName, path: Path) -> None:
+        where = files.holder(self.repo.common_dir, _main_worktree(self.repo), branch)
+        if where is not None and where != path:
+            raise RepoError(
+                f"branch '{branch}' is checked out in {where}; wta will not move a branch"
+                " checked out in another worktree; switch that worktree to another branch"
+            )
 
     def _remove_unlocked(self, path: Path, entry: WorktreeEntry, *, force: bool) -> None:
         if entry.locked:
@@ -299,14 +428,17 @@ class WorktreeManager:
             gone = self.repo.run("worktree", "remove", "--force", str(path), check=False)
             if gone.exit_code != 0:
                 self.repo.run("worktree", "prune")
+                self._admins = None
+            self._known().pop(path, None)
             return
         self.repo.run("worktree", "remove", *(["--force"] if force else []), str(path))
+        self._known().pop(path, None)
 
     def _undo_add(
         self, path: Path, path_existed: bool, ref: str, commit: CommitSha, old_tip: CommitSha | None
     ) -> None:
         with suppress(WtaError, OSError):
-            entry = _entry_at(self.repo.worktrees(), path)
+            entry = self._entry(path)
             if entry is not None:
                 self._remove_unlocked(path, entry, force=True)
         if not path_existed and path.exists():
@@ -322,7 +454,7 @@ class WorktreeManager:
         """`git worktree add` keeps a new worktree locked ("initializing") until it is
         made, so one killed midway leaves it locked, and git will not remove it. Called
         under the worktree lock, where no add of wta's runs: such a lock is stale."""
-        for admin, where in self._admin_dirs():
+        for admin, where in files.admin_dirs(self.repo.common_dir):
             lock = admin / "locked"
             with suppress(OSError):
                 if where == path and lock.read_text(encoding="utf-8").strip() == "initializing":
@@ -331,20 +463,10 @@ class WorktreeManager:
     def _recorded_bases(self) -> dict[Path, CommitSha]:
         """Worktree path -> base commit, from the records create() leaves in admin dirs."""
         bases: dict[Path, CommitSha] = {}
-        for admin, path in self._admin_dirs():
+        for admin, path in files.admin_dirs(self.repo.common_dir):
             with suppress(OSError):
                 bases[path] = CommitSha((admin / BASE_FILE).read_text(encoding="utf-8").strip())
         return bases
-
-    def _admin_dirs(self) -> builtins.list[tuple[Path, Path]]:
-        """(admin dir, worktree path) for every linked worktree git has a record of."""
-        admin_root = self.repo.common_dir / "worktrees"
-        found = []
-        for admin in sorted(admin_root.iterdir()) if admin_root.is_dir() else []:
-            with suppress(OSError):
-                gitfile = (admin / "gitdir").read_text(encoding="utf-8").strip()
-                found.append((admin, _real((admin / gitfile).parent)))
-        return found
 
 
 def uncommitted_edits(repo: GitRepo, path: Path) -> str:

@@ -35,6 +35,7 @@ def run_clean(repo_dir: Path, plan_path: Path, include_failed: bool, force: bool
     with RunLock(repo.state_dir()), Store.open(repo.state_dir()) as store:
         states = {r.id: r.state for r in store.all_features(include_retired=True)}
         removed, kept = [], []
+        manager.mend()  # a worktree a killed run left half-moved (reuse_worktrees)
         for worktree in manager.list():
             state = states.get(worktree.feature_id)
             if state not in removable:
