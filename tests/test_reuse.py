@@ -50,6 +50,11 @@ def repo(tmp_path: Path) -> GitRepo:
     return GitRepo.open(make_repo(tmp_path / "repo", BASE))
 
 
+def take_over(manager: WorktreeManager, fid: str, base: CommitSha) -> Worktree | None:
+    old = manager.claim(FeatureId(fid))
+    return None if old is None else manager.take_over(FeatureId(fid), base, old)
+
+
 def finished(repo: GitRepo, manager: WorktreeManager, fid: str) -> Worktree:
     """A worktree whose feature made a commit and left ignored files, released."""
     tree = manager.create(FeatureId(fid), repo.head_commit())
@@ -64,7 +69,7 @@ def test_a_reused_worktree_is_identical_to_a_fresh_checkout(repo: GitRepo, tmp_p
     old = finished(repo, manager, "a")
     base = CommitSha(commit(repo.toplevel, {"src/app/main.py": "print('two')\n"}, "two"))
 
-    reused = manager.take_over(FeatureId("b"), base)
+    reused = take_over(manager, "b", base)
     fresh = manager.create(FeatureId("c"), base)
 
     root = real(tmp_path / "trees")
@@ -91,7 +96,7 @@ def test_keep_ignored_keeps_only_the_ignored_paths_it_names(repo: GitRepo, tmp_p
     (old.path / "cache").mkdir()
     (old.path / "cache" / "c.txt").write_text("untracked\n")
 
-    reused = manager.take_over(FeatureId("b"), repo.head_commit())
+    reused = take_over(manager, "b", repo.head_commit())
     fresh = manager.create(FeatureId("c"), repo.head_commit())
 
     assert reused is not None
@@ -108,7 +113,7 @@ def test_a_worktree_with_uncommitted_edits_is_not_reused(repo: GitRepo, tmp_path
     old = finished(repo, manager, "a")
     (old.path / "README.md").write_text("someone's edit\n")
 
-    assert manager.take_over(FeatureId("b"), repo.head_commit()) is None
+    assert take_over(manager, "b", repo.head_commit()) is None
 
     assert (old.path / "README.md").read_text() == "someone's edit\n"
     assert git(old.path, "symbolic-ref", "HEAD") == "refs/heads/wta/a"
@@ -118,14 +123,14 @@ def test_nothing_is_taken_over_without_a_released_worktree_or_onto_an_existing_o
     repo: GitRepo, tmp_path: Path
 ) -> None:
     manager = WorktreeManager(repo, tmp_path / "trees", "wta/")
-    assert manager.take_over(FeatureId("b"), repo.head_commit()) is None
+    assert take_over(manager, "b", repo.head_commit()) is None
     manager.create(FeatureId("b"), repo.head_commit())
     old = finished(repo, manager, "a")
 
     # b has a worktree (a retry): create() resets it; a's stays, still free for another
-    assert manager.take_over(FeatureId("b"), repo.head_commit()) is None
+    assert take_over(manager, "b", repo.head_commit()) is None
     assert old.path.is_dir()
-    assert manager.take_over(FeatureId("d"), repo.head_commit()) is not None
+    assert take_over(manager, "d", repo.head_commit()) is not None
 
 
 def test_a_worktree_with_a_checked_out_submodule_is_not_reused(
@@ -136,7 +141,7 @@ def test_a_worktree_with_a_checked_out_submodule_is_not_reused(
     admin = Path(git(old.path, "rev-parse", "--absolute-git-dir"))
     (admin / "modules" / "lib").mkdir(parents=True)  # where checkout.py clones a submodule
 
-    assert manager.take_over(FeatureId("b"), repo.head_commit()) is None
+    assert take_over(manager, "b", repo.head_commit()) is None
     assert old.path.is_dir()
 
 

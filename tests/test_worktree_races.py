@@ -45,11 +45,12 @@ def _readers(tmp_path: Path) -> tuple[GitRepo, dict[str, Callable[[], object]]]:
     ("reader", "waits"),
     [
         ("worktrees", True),
-        ("checked_out_branches", True),
         ("list", True),
-        ("publish_check", True),
-        # reads only its own feature's worktree, from its files: nothing of the one being
-        # added, so it need not wait (and its cost does not grow with the worktrees)
+        # these read git's files for each worktree (HEAD, gitdir), or only their own
+        # feature's worktree, with no `git worktree list`: an entry half-made is skipped, so
+        # they need not wait (and their cost does not grow with the worktrees)
+        ("checked_out_branches", False),
+        ("publish_check", False),
         ("save_unrecorded_work", False),
     ],
 )

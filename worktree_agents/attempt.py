@@ -144,9 +144,7 @@ class Attempt:
         store, branch = ctx.journal.store, ctx.worktrees.branch_for(fid)
         store.annotate_attempt(fid, self.n, base_commit=base, log_path=str(self.files.log))
         ctx.journal.update(fid, FeatureUpdate(branch=branch, base_commit=base))
-        worktree = None
-        if ctx.loaded.plan.run.reuse_worktrees:
-            worktree = await asyncio.to_thread(ctx.worktrees.take_over, fid, base)
+        worktree = await self._take_over(base) if ctx.loaded.plan.run.reuse_worktrees else None
         if worktree is None:
             worktree = await asyncio.to_thread(ctx.worktrees.create, fid, base, reset=True)
         self.files.dir.mkdir(parents=True, exist_ok=True)
@@ -161,6 +159,16 @@ class Attempt:
         )
         ctx.journal.emit(created)
         return worktree
+
+    async def _take_over(self, base: CommitSha) -> Worktree | None:
+        """A merged feature's worktree, made a fresh checkout at `base` for this feature,
+        once the work after its merge (its branch's checkout: tidy.py) is done."""
+        worktrees = self.ctx.worktrees
+        old = await asyncio.to_thread(worktrees.claim, self.fid)
+        if old is None:
+            return None
+        await self.ctx.tidy.settle(old.path)
+        return await asyncio.to_thread(worktrees.take_over, self.fid, base, old)
 
     async def _prepare(self, worktree: Worktree, task: AgentTask) -> Failure | None:
         """wta's setup of the new worktree, before the agent: the ignored files that

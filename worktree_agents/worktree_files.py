@@ -84,16 +84,3 @@ def admin_dirs(common_dir: Path) -> Iterator[tuple[Path, Path]]:
         path = path_of(admin)
         if path is not None:
             yield admin, path
-
-
-def holder(common_dir: Path, main: Path, branch: BranchName) -> Path | None:
-    """The worktree (the main one included) that has `branch` checked out, if any. Reads
-    every worktree's HEAD: called only when the branch already exists (a retry, a branch
-    left by an earlier run), never for the new branch of a first attempt."""
-    ref = REF_PREFIX + HEADS + branch
-    if read(common_dir / "HEAD") == ref:
-        return main
-    for admin, path in admin_dirs(common_dir):
-        if read(admin / "HEAD") == ref:
-            return path
-    return None

@@ -307,20 +307,26 @@ class WorktreeManager:
         with self.repo.worktree_lock():
             self._free.append(worktree)
 
-    def take_over(self, feature_id: FeatureId, base_commit: CommitSha) -> Worktree | None:
-        """Hand a released worktree to `feature_id`, as a fresh checkout at `base_commit` on
-        its branch (reuse.py says how); None when none can be (then make a new one).
-
-        Not when the feature already has a worktree or its branch is checked out elsewhere:
-        those take create()'s path, which resets or refuses them."""
-        path, branch = self.path_for(feature_id), self.branch_for(feature_id)
+    def claim(self, feature_id: FeatureId) -> Worktree | None:
+        """A released worktree for `feature_id` to take over; None when there is none, or
+        when the feature has a worktree already (a retry: create() resets it)."""
+        path = self.path_for(feature_id)
         with self.repo.worktree_lock():
             if not self._free or path.exists() or self._entry(path) is not None:
                 return None
-            old = self._free.pop()
+            return self._free.pop()
+
+    def take_over(
+        self, feature_id: FeatureId, base_commit: CommitSha, old: Worktree
+    ) -> Worktree | None:
+        """Hand the `claim`ed worktree `old` to `feature_id`, as a fresh checkout at
+        `base_commit` on its branch (reuse.py says how); None when it cannot be (then make a
+        new one; `old` stays where it is, for `wta clean`). Not when the feature's branch is
+        checked out somewhere: create() refuses that, saying where."""
+        path, branch = self.path_for(feature_id), self.branch_for(feature_id)
+        with self.repo.worktree_lock():
             commit, old_tip = self._resolve(base_commit, branch)
-            main = _main_worktree(self.repo)
-            if old_tip is not None and files.holder(self.repo.common_dir, main, branch):
+            if old_tip is not None and branch in self.repo.checked_out_branches():
                 return None  # create() refuses it, saying where
         admin = files.registered_at(self.repo.common_dir, old.path)
         if admin is None or reusable(old.path, admin) is not None:
@@ -412,8 +418,8 @@ class WorktreeManager:
         return CommitSha(base), None if tip.endswith(" missing") else CommitSha(tip)
 
     def _refuse_if_held(self, branch: BranchName, path: Path) -> None:
-        where = files.holder(self.repo.common_dir, _main_worktree(self.repo), branch)
-        if where is not None and where != path:
+        where = self.repo.checked_out_branches().get(branch)
+        if where is not None and _real(where) != path:
             raise RepoError(
                 f"branch '{branch}' is checked out in {where}; wta will not move a branch"
                 " checked out in another worktree; switch that worktree to another branch"
