@@ -162,13 +162,17 @@ class Attempt:
 
     async def _take_over(self, base: CommitSha) -> Worktree | None:
         """A merged feature's worktree, made a fresh checkout at `base` for this feature,
-        once the work after its merge (its branch's checkout: tidy.py) is done."""
+        once the work started after its merge is done (tidy.py); the checkout of its branch,
+        kept for the run's end, is not needed then."""
         worktrees = self.ctx.worktrees
         old = await asyncio.to_thread(worktrees.claim, self.fid)
         if old is None:
             return None
-        await self.ctx.tidy.settle(old.path)
-        return await asyncio.to_thread(worktrees.take_over, self.fid, base, old)
+        dropped = await self.ctx.tidy.take(old.path)
+        taken = await asyncio.to_thread(worktrees.take_over, self.fid, base, old)
+        if taken is None and dropped is not None:
+            self.ctx.tidy.later(old.path, dropped)  # it stays for `wta clean`, on its branch
+        return taken
 
     async def _prepare(self, worktree: Worktree, task: AgentTask) -> Failure | None:
         """wta's setup of the new worktree, before the agent: the ignored files that

@@ -112,19 +112,28 @@ def _merged(
 ) -> None:
     """Record the merge at once (from here on nothing may make this feature run and merge
     again); then, off the critical path, move the branch if the merge did not (`unmoved`:
-    its tip then) and put the worktree back on it."""
+    its tip then), and put the worktree back on it: at the run's end when the next feature
+    may take the worktree over (tidy.py)."""
     ctx.journal.merged(worktree.feature_id, merged)
+    path, branch, cap = worktree.path, worktree.branch, ctx.loaded.plan.run.max_log_bytes
 
-    def tidy() -> None:
-        try:
-            if unmoved is not None:
-                ctx.repo.update_ref(HEADS + worktree.branch, merged, unmoved)
-            ctx.repo.run("checkout", "--quiet", "--force", worktree.branch, cwd=worktree.path)
-        except GitError as exc:  # the merge stands; only the branch or its worktree is off
-            note = f"[wta] merged, but {worktree.branch} could not be moved to {merged}: {exc}"
-            append_log(files.log, note, ctx.loaded.plan.run.max_log_bytes)
+    def noted(work: Callable[[], object]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                work()
+            except GitError as exc:  # the merge stands; only the branch or its worktree is off
+                note = f"[wta] merged, but {branch} could not be moved to {merged}: {exc}"
+                append_log(files.log, note, cap)
 
-    ctx.tidy.start(worktree.path, tidy)
+        return run
+
+    if unmoved is not None:
+        ctx.tidy.start(path, noted(lambda: ctx.repo.update_ref(HEADS + branch, merged, unmoved)))
+    attach = noted(lambda: ctx.repo.run("checkout", "--quiet", "--force", branch, cwd=path))
+    if ctx.loaded.plan.run.reuse_worktrees:
+        ctx.tidy.later(path, attach)
+    else:
+        ctx.tidy.start(path, attach)
 
 
 def _verify_after_merge(ctx: RunContext) -> bool:

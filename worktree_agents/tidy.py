@@ -21,6 +21,7 @@ from worktree_agents.fence import in_own_thread
 class Tidy:
     def __init__(self) -> None:
         self._work: dict[Path, asyncio.Future[None]] = {}
+        self._later: dict[Path, Callable[[], None]] = {}
 
     def start(self, path: Path, work: Callable[[], None]) -> None:
         """Run `work` (which must not raise) in its own thread, after earlier work on `path`."""
@@ -33,14 +34,26 @@ class Tidy:
 
         self._work[path] = asyncio.ensure_future(run())
 
-    async def settle(self, path: Path) -> None:
-        """Wait for the work on `path`, if any."""
+    def later(self, path: Path, work: Callable[[], None]) -> None:
+        """Keep `work` for the run's end, unless the worktree is taken before: a worktree
+        handed to the next feature is checked out again by it, so work that only tidies it
+        up for a person would be wasted there."""
+        self._later[path] = work
+
+    async def take(self, path: Path) -> Callable[[], None] | None:
+        """The worktree at `path` is taken: work that has started is waited for, and work
+        kept for later is dropped and returned (to be kept again if the taking fails)."""
+        dropped = self._later.pop(path, None)
         work = self._work.pop(path, None)
         if work is not None:
             await asyncio.shield(work)
+        return dropped
 
     async def drain(self) -> None:
-        """Wait for all of it; a second Ctrl-C while waiting does not stop the threads."""
+        """Run what was kept for later, and wait for all of it; a second Ctrl-C while
+        waiting does not stop the threads."""
+        later, self._later = self._later, {}
+        for path, work in later.items():
+            self.start(path, work)
         while self._work:
-            path = next(iter(self._work))
-            await self.settle(path)
+            await self.take(next(iter(self._work)))
