@@ -480,3 +480,17 @@ def test_integrate_moves_the_feature_branch_with_integration_if_it_is_at_its_tip
     assert isinstance(result, Merged) and not result.branch_moved
     assert git(s.dir, "rev-parse", INTEGRATION) == result.commit
     assert git(s.dir, "rev-parse", "refs/heads/wta/b") == beyond
+
+
+def test_an_owned_branch_moved_by_someone_else_is_put_back_never_built_on(s: Setup) -> None:
+    coordinator = s.coordinator("squash")
+    change = s.feature("a", "HEAD", [{"new.txt": "new\n"}])
+    foreign = git(s.dir, "commit-tree", "-p", s.base, "-m", "an agent's", f"{s.base}^{{tree}}")
+    git(s.dir, "update-ref", f"refs/heads/{INTEGRATION}", foreign)
+
+    result = asyncio.run(coordinator.integrate(change, owned=True))
+
+    assert isinstance(result, Merged)
+    assert (result.onto, result.tries) == (s.base, 2)
+    assert git(s.dir, "rev-parse", f"{result.commit}^") == s.base
+    assert [(m.old, m.new) for m in coordinator.take_reclaimed()] == [(s.base, foreign)]

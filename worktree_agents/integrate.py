@@ -68,9 +68,8 @@ async def integrate(
     # detached (at the same commit: no file changes) so that its branch can move with the
     # integration branch, in one transaction
     await asyncio.to_thread(ctx.repo.run, "checkout", "--quiet", "--detach", cwd=worktree.path)
-    async with ctx.merge_lock:
-        tip = await asyncio.to_thread(ctx.coordinator.reclaim)  # an agent's move is never built on
-        result = await ctx.coordinator.integrate(change, verify, tip=tip, branch=branch)
+    async with ctx.merge_lock:  # owned: an agent's move of the branch is put back, never built on
+        result = await ctx.coordinator.integrate(change, verify, branch=branch, owned=True)
     match result:
         case Conflicted(report=report):
             ctx.journal.emit(

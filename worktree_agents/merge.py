@@ -363,11 +363,16 @@ class MergeCoordinator:
         *,
         tip: CommitSha | None = None,
         branch: str | None = None,
+        owned: bool = False,
     ) -> MergeResult:
         """Prepare, verify (a non-None result is the failure detail) and publish `change`,
         recomputing on the new tip up to `max_retries` times when the ref moves meanwhile.
         `tip` is the integration tip if the caller just read it; `branch`, the feature's
         branch (at `change.tip`), moves to the merged commit with the integration ref.
+        `owned`: nothing but this coordinator may move the branch (`wta run`, under its
+        lock and merge lock): each try builds on the tip it last set, with no read, and when
+        the ref is found moved (by an agent), it is put back (reclaim) before the next try,
+        so an agent's move is never built on.
 
         The git steps run in a worker thread; `verify` runs on the caller's event loop, so
         cancelling the caller (Ctrl-C) stops the verification too, and nothing is published.
@@ -375,7 +380,14 @@ class MergeCoordinator:
         await asyncio.to_thread(self.refuse_if_checked_out)
         moving = None if branch is None else (branch, change.tip)
         for tries in range(1, max_retries + 2):
-            onto = tip if tries == 1 and tip is not None else await asyncio.to_thread(self.tip)
+            if owned and tries > 1:
+                await asyncio.to_thread(self.reclaim)
+            if owned and self.known is not None:
+                onto: CommitSha | None = self.known
+            elif tries == 1 and tip is not None:
+                onto = tip
+            else:
+                onto = await asyncio.to_thread(self.tip)
             if onto is None:
                 raise RepoError(
                     f"the integration branch '{self.branch}' does not exist;"
