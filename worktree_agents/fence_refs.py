@@ -31,15 +31,17 @@ REMOTES = "refs/remotes/"
 ADVICE = "Only commit on your own branch; never move, create or delete other refs or push."
 
 
-def other_refs(repo: GitRepo, skip: Collection[str]) -> dict[str, CommitSha]:
-    """Every ref but those in `skip` and under `refs/wta/`, and its value."""
+def all_refs(repo: GitRepo) -> dict[str, CommitSha]:
+    """Every ref, and its value."""
     listed = repo.run("for-each-ref", "--format=%(objectname) %(refname)").stdout
-    refs: dict[str, CommitSha] = {}
-    for line in listed.splitlines():
-        sha, _, ref = line.partition(" ")
-        if ref not in skip and not ref.startswith(WTA_REFS):
-            refs[ref] = CommitSha(sha)
-    return refs
+    return {
+        ref: CommitSha(sha) for sha, _, ref in (line.partition(" ") for line in listed.splitlines())
+    }
+
+
+def other_refs(refs: dict[str, CommitSha], skip: Collection[str]) -> dict[str, CommitSha]:
+    """The refs but those in `skip` and under `refs/wta/`."""
+    return {r: sha for r, sha in refs.items() if r not in skip and not r.startswith(WTA_REFS)}
 
 
 class RefCheck:
@@ -62,11 +64,12 @@ class RefCheck:
         # the attempt's own branch, the integration branch (put back by the coordinator)
         # and the stash (StashCheck's)
         self.skip = skip
+        self.integration_seen: CommitSha | None = None  # in the last look at every ref
 
     def _prepare(self) -> dict[str, CommitSha]:
         install_hooks(self.repo)
         self.log.unlink(missing_ok=True)
-        return other_refs(self.repo, self.skip)
+        return other_refs(all_refs(self.repo), self.skip)
 
     def _refused(self) -> tuple[list[str], bool]:
         """What the hook refused, named; and whether the agent tried to add to the stash.
@@ -94,7 +97,9 @@ class RefCheck:
         """Other refs that moved onto the attempt's own commits, put back: yours, and other
         features' branches (wta moves those only to their own work, never onto this
         attempt's commits)."""
-        now = other_refs(self.repo, self.skip)
+        listed = all_refs(self.repo)
+        self.integration_seen = listed.get(self.coordinator.ref)
+        now = other_refs(listed, self.skip)
         named = []
         for ref in sorted(before.keys() | now.keys()):
             old, new = before.get(ref), now.get(ref)
@@ -147,7 +152,8 @@ class RefCheck:
         finally:
             findings += await in_own_thread(lambda: self._findings(before))
             async with self.merge_lock:
-                await in_own_thread(self.coordinator.reclaim)
+                seen = self.integration_seen
+                await in_own_thread(lambda: self.coordinator.reclaim(seen))
             for move in self.coordinator.take_reclaimed():
                 detail = (
                     f"{move.ref} was moved from {short(move.old)} to {short(move.new)} while"

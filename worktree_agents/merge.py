@@ -244,14 +244,18 @@ class MergeCoordinator:
         self.known = created
         return created
 
-    def reclaim(self) -> CommitSha | None:
+    def reclaim(self, seen: CommitSha | None = None) -> CommitSha | None:
         """Put the branch back (by compare-and-swap) where this coordinator left it if
         something else moved it, and note the move in `reclaimed`. `wta run` calls it under
         its merge lock, where nothing but its agents can have moved the branch; integrate()
         itself recomputes on a moved tip, as a coordinator elsewhere may have moved it.
-        Returns the tip as it found it unmoved (None if it was moved, or is unknown)."""
+        Returns the tip as it found it unmoved (None if it was moved, or is unknown).
+        `seen`: the tip as a listing of refs just showed it; if it is where this
+        coordinator left it, the ref is not read again."""
         if self.known is None:
             return None
+        if seen is not None and seen == self.known:
+            return seen
         now = self.tip()
         if now == self.known:
             return now
