@@ -60,6 +60,7 @@ def build_repo(repo: Path, files: int) -> str:
     git(repo, "init", "--quiet", "-b", "main")
     git(repo, "add", "--all")
     git(repo, "commit", "--quiet", "--no-verify", "-m", "initial commit")
+    git(repo, "repack", "-adq")  # packed, as a real repository is: copies are quicker
     return git(repo, "rev-parse", "HEAD")
 
 
@@ -107,12 +108,34 @@ def write_plan(
     plan.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def fresh_copy(template: Path, where: Path) -> Path:
-    """A copy of the template repository at `where/repo` (the worktrees go next to it)."""
+def fresh_copy(template: Path, where: Path, link: bool = False) -> Path:
+    """A copy of the template repository at `where/repo` (the worktrees go next to it).
+
+    `link`: the checked-out files are hard links to the template's (a big checkout copies
+    in a second, not many), and the index is refreshed for their new ctime, so that git
+    sees a clean checkout as it would in a copy. Neither wta nor the floors write there."""
     if where.exists():
         shutil.rmtree(where)
     repo = where / "repo"
-    shutil.copytree(template, repo, symlinks=True)
+    if link:
+        shutil.copytree(template / ".git", repo / ".git", symlinks=True)
+
+        def skip_git(folder: str, names: list[str]) -> list[str]:
+            return [".git"] if Path(folder) == template else []
+
+        shutil.copytree(
+            template,
+            repo,
+            symlinks=True,
+            ignore=skip_git,
+            copy_function=os.link,
+            dirs_exist_ok=True,
+        )
+        git(repo, "update-index", "--refresh", "-q")
+        if git(repo, "status", "--porcelain"):
+            sys.exit(f"the linked copy {repo} is not a clean checkout")
+    else:
+        shutil.copytree(template, repo, symlinks=True)
     os.sync()  # so the copy's writeback is not billed to the measurement
     return repo
 

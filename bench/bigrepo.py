@@ -8,7 +8,9 @@ Usage: python bench/bigrepo.py [--files 10000] [--features-a 12] [--slots-a 4]
 What it measures. A repository of M small text files in nested directories (one commit),
 on the file system of --dir (default /tmp; the goal is about ext4), and independent patch
 features, each adding one file of its own, no checks. Every measurement runs on a fresh
-copy of the repository; the rounds rotate the order of the variants.
+copy of the repository (its checked-out files hard links to the template's, its index
+refreshed: a clean checkout, copied in a second); the rounds rotate the order of the
+variants.
 
 - (a) A features on S slots (`max_parallel` S): `wta run --plan ... --no-live`, timed as a
   subprocess. With --reuse-key, twice: `[run] reuse_worktrees = true` and `= false` in the
@@ -26,6 +28,9 @@ The worktree step of a feature: for wta, from its attempt's start (`attempts.sta
 `.git/wta/state.db`) to its `worktree_created` event; for the scripts, around their worktree
 commands ($EPOCHREALTIME stamps). Its median is taken over the features that come after
 the first S (a) or the first one (b): those that could take over a finished worktree.
+
+Printed per variant: the median wall clock over rounds, its ratio to the fresh floor's, and
+the median of each round's own ratio (the steadier figure on a loaded machine).
 
 Goals: (b) the whole run of wta with reuse at most 0.5x the fresh floor; its worktree step
 at most 100 ms per feature. The integration trees of every variant of a part must agree.
@@ -133,11 +138,11 @@ def variants(
 
 
 def wta_variant(template: Path, tmp: Path, plan: Path) -> Measured:
-    return run_wta(fresh_copy(template, tmp / "run"), plan)
+    return run_wta(fresh_copy(template, tmp / "run", link=True), plan)
 
 
 def script_variant(template: Path, tmp: Path, patches: Path, text: str) -> Measured:
-    repo = fresh_copy(template, tmp / "run")
+    repo = fresh_copy(template, tmp / "run", link=True)
     return run_script(repo, text, str(patches), str(tmp / "run" / "wt"))
 
 
@@ -149,6 +154,9 @@ def measure(part: Part, results: dict[str, list[Measured]], report: Report) -> N
         key = f"{part.name}_{name.replace(' ', '_')}"
         report.figure(f"{key}_s", walls[name], f"{name}: whole run, s")
         report.figure(f"{key}_ratio", walls[name] / fresh, f"{name} / fresh script")
+        own = zip(ms, results["fresh script"], strict=True)
+        paired = median([m.wall / f.wall for m, f in own])
+        report.figure(f"{key}_paired", paired, "  median of each round's ratio")
         step = median([worktree_step(m, part.slots) for m in ms]) * 1000
         report.figure(f"{key}_worktree_ms", step, f"{name}: worktree step, ms per feature")
     report.check_trees({name: {m.tree for m in ms} for name, ms in results.items()})

@@ -18,7 +18,8 @@ features, each depending on the one before and adding one file of its own; `max_
   too.
 
 The rounds alternate the order of the two. The goal compares the medians over rounds:
-wta's hop at most 2x the floor's. Both must produce the same integration tree.
+wta's hop at most 2x the floor's; the median of each round's own ratio is printed too (on
+a loaded machine it is the steadier of the two). Both must produce the same integration tree.
 
 Git calls, from untimed runs with WTA_GIT_TRACE=FILE (one line per git command wta runs):
 the lines of an N-feature run / N, and the per-feature cost without the run's fixed start
@@ -31,6 +32,7 @@ from __future__ import annotations
 import argparse
 import collections
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -107,13 +109,15 @@ def traced(template: Path, tmp: Path, plan: Path, name: str) -> collections.Coun
     """Per git subcommand, how many times an untimed run of `plan` ran it."""
     trace = tmp / f"trace-{name}.txt"
     run_wta(fresh_copy(template, tmp / name), plan, {"WTA_GIT_TRACE": str(trace)})
+    if not trace.is_file():
+        sys.exit(f"wta wrote no {trace}: does it still know WTA_GIT_TRACE?")
     lines = trace.read_text(encoding="utf-8").splitlines()
     return collections.Counter(subcommand(line.split("\t")[1:]) for line in lines)
 
 
 def git_calls(template: Path, tmp: Path, plans: tuple[Path, Path], n: int, k: int) -> Report:
     report = Report()
-    big, small = traced(template, tmp, plans[0], "trace-n"), traced(template, tmp, plans[1], "k")
+    big, small = traced(template, tmp, plans[0], "long"), traced(template, tmp, plans[1], "short")
     total_n, total_k = sum(big.values()), sum(small.values())
     print(f"\ngit calls (WTA_GIT_TRACE): {total_n} in a {n}-feature run, {total_k} in {k}")
     report.figure("git_calls_per_feature_whole_run", total_n / n, f"all calls / {n}")
@@ -176,6 +180,10 @@ def main() -> None:
     floor_gap = median([median(script_gaps(s)) for s in scripts])
     report.figure("floor_gap_s", floor_gap, "floor: median gap between its update-refs, s")
     report.figure("ratio", wta_hop / floor_hop, "wta hop / floor hop")
+    paired = [
+        median(merged_gaps(r.events)) * n / s.wall for r, s in zip(runs, scripts, strict=True)
+    ]
+    report.figure("paired_ratio", median(paired), "median of each round's wta hop / floor hop")
     report.goal("hop_ratio", wta_hop / floor_hop, 2, "one hop at most 2x the bash floor")
     report.check_trees({"wta run": {r.tree for r in runs}, "floor": {s.tree for s in scripts}})
     report.finish(args.json)

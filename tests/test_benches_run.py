@@ -58,6 +58,7 @@ def test_hop_bench_runs(tmp_path: Path) -> None:
         "floor_hop_s",
         "floor_gap_s",
         "ratio",
+        "paired_ratio",
     }
     check_shape(data, figures, {"git_calls_per_feature": 12, "hop_ratio": 2})
     # a feature costs wta some git calls: the trace was found and counted
@@ -95,11 +96,12 @@ def test_bigrepo_bench_runs(tmp_path: Path) -> None:
             ("b", ["wta", "fresh_script", "reuse_script"]),
         )
         for name in names
-        for what in ("s", "ratio", "worktree_ms")
+        for what in ("s", "ratio", "paired", "worktree_ms")
     }
     check_shape(data, figures, {"b_run_ratio": 0.5, "b_worktree_ms": 100})
     assert data["figures"]["a_fresh_script_ratio"] == 1.0
     assert data["figures"]["b_fresh_script_ratio"] == 1.0
+    assert data["figures"]["b_fresh_script_paired"] == 1.0
 
 
 BAD_SIZES = {
