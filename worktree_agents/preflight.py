@@ -18,7 +18,7 @@ from worktree_agents.basesync import (
 from worktree_agents.context import RunOptions
 from worktree_agents.domain import BranchName, CommitSha, FeatureId, FeatureState
 from worktree_agents.errors import UsageError
-from worktree_agents.git import GitRepo
+from worktree_agents.git import HEADS, GitRepo
 from worktree_agents.merge import MergeCoordinator
 from worktree_agents.plan import LoadedPlan, Plan
 from worktree_agents.preflight_agents import AgentChecks, profiles_used
@@ -155,12 +155,15 @@ def _check_branches(
         record = records.get(fid)
         if fid in found and (record is None or record.state is not FeatureState.MERGED):
             settle(store, plan, fid, found[fid], "(the state had no record of it)")
+    # every branch in one process, however many features (a pattern would match a prefix
+    # such as `wta-` only up to a slash)
+    branches = set(repo.run("for-each-ref", "--format=%(refname)", HEADS).stdout.splitlines())
     unrecorded = [
         fid
         for fid in selected
         if fid not in found
         and (records.get(fid) is None or records[fid].branch is None)
-        and repo.branch_exists(prefix + fid)
+        and HEADS + prefix + fid in branches
     ]
     own = own_branches(repo, store, prefix, unrecorded, root)
     unknown = [prefix + fid for fid in unrecorded if fid not in own]
