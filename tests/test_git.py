@@ -326,13 +326,10 @@ def test_checked_out_branches_read_from_files_agree_with_git(
     assert GitRepo.open(tmp_path / "slashed").checked_out_branches() == from_git
 
 
-def test_ref_value_and_update_refs_in_one_transaction(repo: GitRepo) -> None:
+def test_ref_value_is_the_exact_refs_value_or_none(repo: GitRepo) -> None:
     first = CommitSha(INITIAL)
     assert repo.ref_value("refs/wta/a") is None
-    repo.update_refs([("refs/wta/a", first, None), ("refs/wta/b", first, None)], message="m")
-    assert (repo.ref_value("refs/wta/a"), repo.ref_value("refs/wta/b")) == (first, first)
-    second = CommitSha(git(repo.toplevel, "commit-tree", "-m", "x", f"{INITIAL}^{{tree}}"))
-    stale = [("refs/wta/a", second, first), ("refs/wta/b", second, second)]  # b is not at second
-    with pytest.raises(GitError):
-        repo.update_refs(stale, message="m")
-    assert (repo.ref_value("refs/wta/a"), repo.ref_value("refs/wta/b")) == (first, first)
+    repo.update_ref("refs/wta/a/below", first, None)  # the pattern matches it; the name does not
+    assert repo.ref_value("refs/wta/a") is None
+    repo.update_ref("refs/wta/a-b", first, None)
+    assert repo.ref_value("refs/wta/a-b") == first

@@ -459,29 +459,6 @@ def test_with_trailer_matches_git_interpret_trailers(s: Setup, message: str) -> 
     assert with_trailer(s.repo, message, FeatureId("f1")) == by_git.stdout.decode()
 
 
-def test_integrate_moves_the_feature_branch_with_integration_if_it_is_at_its_tip(
-    s: Setup,
-) -> None:
-    coordinator = s.coordinator("squash")
-    first = s.feature("a", "HEAD", [{"new.txt": "new\n"}])
-    branch = "refs/heads/wta/a"
-    git(s.dir.parent / "worktrees" / "a", "checkout", "--quiet", "--detach")
-    result = asyncio.run(coordinator.integrate(first, branch=branch, tip=s.base))
-    assert isinstance(result, Merged) and result.branch_moved
-    assert git(s.dir, "rev-parse", INTEGRATION) == result.commit
-    assert git(s.dir, "rev-parse", branch) == result.commit
-    # a branch that moved past the change's tip (a check committed on it) stays; the merge
-    # stands all the same
-    second = s.feature("b", INTEGRATION, [{"other.txt": "other\n"}])
-    git(s.dir.parent / "worktrees" / "b", "commit", "--quiet", "--allow-empty", "-m", "more")
-    beyond = git(s.dir, "rev-parse", "refs/heads/wta/b")
-    git(s.dir.parent / "worktrees" / "b", "checkout", "--quiet", "--detach")
-    result = asyncio.run(coordinator.integrate(second, branch="refs/heads/wta/b"))
-    assert isinstance(result, Merged) and not result.branch_moved
-    assert git(s.dir, "rev-parse", INTEGRATION) == result.commit
-    assert git(s.dir, "rev-parse", "refs/heads/wta/b") == beyond
-
-
 def test_an_owned_branch_moved_by_someone_else_is_put_back_never_built_on(s: Setup) -> None:
     coordinator = s.coordinator("squash")
     change = s.feature("a", "HEAD", [{"new.txt": "new\n"}])

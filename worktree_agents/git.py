@@ -443,14 +443,6 @@ class GitRepo:
                 return CommitSha(sha)
         return None
 
-    def update_refs(
-        self, moves: Sequence[tuple[str, CommitSha, CommitSha | None]], *, message: str
-    ) -> None:
-        """Move each ref from its old value (None: it must not exist) to its new one, all in
-        one transaction: every ref moves, or none does (GitError)."""
-        lines = "".join(f"update {ref} {new} {old or self.zero_oid}\n" for ref, new, old in moves)
-        self.run("update-ref", "-m", message, "--stdin", input=lines)
-
     def state_dir(self) -> Path:
         """Where wta keeps its state; callers create it."""
         return self.common_dir / "wta"

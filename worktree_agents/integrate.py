@@ -64,12 +64,8 @@ async def integrate(
     ctx.journal.integrating(fid)
     change = FeatureChange(fid, feature.display_title, worktree.base_commit, head)
     verify = _merge_verifier(ctx, worktree, task) if _verify_after_merge(ctx) else None
-    branch = HEADS + worktree.branch
-    # detached (at the same commit: no file changes) so that its branch can move with the
-    # integration branch, in one transaction
-    await asyncio.to_thread(ctx.repo.run, "checkout", "--quiet", "--detach", cwd=worktree.path)
     async with ctx.merge_lock:  # owned: an agent's move of the branch is put back, never built on
-        result = await ctx.coordinator.integrate(change, verify, branch=branch, owned=True)
+        result = await ctx.coordinator.integrate(change, verify, owned=True)
     match result:
         case Conflicted(report=report):
             ctx.journal.emit(
@@ -82,41 +78,31 @@ async def integrate(
             )
             text = "\n".join([*report.messages, "", report.hunks])
             files.conflict.write_text(text, encoding="utf-8")
-            await asyncio.to_thread(_back_on_branch, ctx, worktree)
             return failures.conflicted(report)
         case VerifyFailed(detail=detail):
-            await asyncio.to_thread(_back_on_branch, ctx, worktree)
+            # back onto the feature's branch, so the worktree shows the feature again
+            args = ("checkout", "--quiet", "--force", worktree.branch)
+            await asyncio.to_thread(ctx.repo.run, *args, cwd=worktree.path)
             return failures.merge_verify_failed(detail)
-        case Merged(commit=merged, branch_moved=moved):
-            _merged(ctx, worktree, merged, files, None if moved else head)
-            return None
-        case AlreadyPresent(onto=merged):
+        case Merged(commit=merged) | AlreadyPresent(onto=merged):
             _merged(ctx, worktree, merged, files, head)
             return None
         case _:
             assert_never(result)
 
 
-def _back_on_branch(ctx: RunContext, worktree: Worktree) -> None:
-    """The feature failed to merge: its worktree shows the feature's branch again."""
-    ctx.repo.run("checkout", "--quiet", "--force", worktree.branch, cwd=worktree.path)
-
-
 def _merged(
-    ctx: RunContext,
-    worktree: Worktree,
-    merged: CommitSha,
-    files: AttemptFiles,
-    unmoved: CommitSha | None,
+    ctx: RunContext, worktree: Worktree, merged: CommitSha, files: AttemptFiles, head: CommitSha
 ) -> None:
     """Record the merge at once (from here on nothing may make this feature run and merge
-    again); then, off the critical path, move the branch if the merge did not (`unmoved`:
-    its tip then), and put the worktree back on it: at the run's end when the next feature
-    may take the worktree over (tidy.py)."""
+    again); the rest is off the critical path (tidy.py): the branch moves to the merged
+    commit (by compare-and-swap from `head`; the worktree is detached first, at the same
+    commit, so no file changes), and the worktree goes back on it, at the run's end when
+    the next feature may take the worktree over instead."""
     ctx.journal.merged(worktree.feature_id, merged)
     path, branch, cap = worktree.path, worktree.branch, ctx.loaded.plan.run.max_log_bytes
 
-    def noted(work: Callable[[], object]) -> Callable[[], None]:
+    def noted(work: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
             try:
                 work()
@@ -126,13 +112,18 @@ def _merged(
 
         return run
 
-    if unmoved is not None:
-        ctx.tidy.start(path, noted(lambda: ctx.repo.update_ref(HEADS + branch, merged, unmoved)))
-    attach = noted(lambda: ctx.repo.run("checkout", "--quiet", "--force", branch, cwd=path))
+    def move() -> None:
+        ctx.repo.run("checkout", "--quiet", "--detach", cwd=path)
+        ctx.repo.update_ref(HEADS + branch, merged, head)
+
+    def attach() -> None:
+        ctx.repo.run("checkout", "--quiet", "--force", branch, cwd=path)
+
+    ctx.tidy.start(path, noted(move))
     if ctx.loaded.plan.run.reuse_worktrees:
-        ctx.tidy.later(path, attach)
+        ctx.tidy.later(path, noted(attach))
     else:
-        ctx.tidy.start(path, attach)
+        ctx.tidy.start(path, noted(attach))
 
 
 def _verify_after_merge(ctx: RunContext) -> bool:

@@ -71,7 +71,6 @@ class Merged:
     onto: CommitSha  # the integration tip the merge was computed on
     commit: CommitSha  # the new tip
     tries: int  # how many times it was computed (the ref moved in between)
-    branch_moved: bool = False  # the feature's branch moved to `commit` with it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -327,32 +326,19 @@ class MergeCoordinator:
         made = plumb(self.repo, *args, input=message, env=self.repo.commit_env).stdout.strip()
         return Prepared(onto=onto, commit=CommitSha(made), tree=merge.tree)
 
-    def publish(self, prepared: Prepared, branch: tuple[str, CommitSha] | None = None) -> bool:
+    def publish(self, prepared: Prepared) -> bool:
         """Move the integration ref from `prepared.onto` to `prepared.commit`, only if it is
-        still at `onto`; False if it moved meanwhile. With `branch` (a feature's branch and
-        its tip), that branch moves to the new commit in the same transaction."""
-        return self._publish(prepared, branch) is not None
-
-    def _publish(
-        self, prepared: Prepared, branch: tuple[str, CommitSha] | None
-    ) -> tuple[str, ...] | None:
-        """publish(); the refs it moved, or None if the integration ref had moved. A branch
-        that is not at its tip (a check committed on it) stays, as the merge stands."""
+        still at `onto`; False if it moved meanwhile."""
         self.refuse_if_checked_out()
-        moves = [(self.ref, prepared.commit, prepared.onto)]
-        if branch is not None:
-            moves.append((branch[0], prepared.commit, branch[1]))
         try:
-            self.repo.update_refs(moves, message="wta: integrate")
+            self.repo.update_ref(self.ref, prepared.commit, prepared.onto, message="wta: integrate")
         except GitError:
             if self.tip() != prepared.onto:
-                return None
-            if branch is None:
-                raise
-            return self._publish(prepared, None)
+                return False
+            raise
         self.known = prepared.commit
         self._last_tree = (prepared.commit, prepared.tree)
-        return tuple(ref for ref, _, _ in moves)
+        return True
 
     def _tree_of(self, commit: CommitSha) -> str:
         if self._last_tree is not None and self._last_tree[0] == commit:
@@ -365,14 +351,10 @@ class MergeCoordinator:
         verify: Callable[[CommitSha], Awaitable[str | None]] | None = None,
         max_retries: int = 5,
         *,
-        tip: CommitSha | None = None,
-        branch: str | None = None,
         owned: bool = False,
     ) -> MergeResult:
         """Prepare, verify (a non-None result is the failure detail) and publish `change`,
         recomputing on the new tip up to `max_retries` times when the ref moves meanwhile.
-        `tip` is the integration tip if the caller just read it; `branch`, the feature's
-        branch (at `change.tip`), moves to the merged commit with the integration ref.
         `owned`: nothing but this coordinator may move the branch (`wta run`, under its
         lock and merge lock): each try builds on the tip it last set, with no read, and when
         the ref is found moved (by an agent), it is put back (reclaim) before the next try,
@@ -382,14 +364,11 @@ class MergeCoordinator:
         cancelling the caller (Ctrl-C) stops the verification too, and nothing is published.
         """
         await asyncio.to_thread(self.refuse_if_checked_out)
-        moving = None if branch is None else (branch, change.tip)
         for tries in range(1, max_retries + 2):
             if owned and tries > 1:
                 await asyncio.to_thread(self.reclaim)
             if owned and self.known is not None:
                 onto: CommitSha | None = self.known
-            elif tries == 1 and tip is not None:
-                onto = tip
             else:
                 onto = await asyncio.to_thread(self.tip)
             if onto is None:
@@ -403,10 +382,8 @@ class MergeCoordinator:
             detail = await verify(prepared.commit) if verify is not None else None
             if detail is not None:
                 return VerifyFailed(onto=onto, commit=prepared.commit, detail=detail)
-            moved = await asyncio.to_thread(self._publish, prepared, moving)
-            if moved is not None:
-                along = branch is not None and branch in moved
-                return Merged(onto=onto, commit=prepared.commit, tries=tries, branch_moved=along)
+            if await asyncio.to_thread(self.publish, prepared):
+                return Merged(onto=onto, commit=prepared.commit, tries=tries)
         raise WtaError(
             f"the integration branch '{self.branch}' kept moving while '{change.feature_id}'"
             f" was being integrated ({max_retries + 1} attempts); is another wta running?"

@@ -212,14 +212,6 @@ class WorktreeManager:
                 raise GitError(made.args, made.exit_code, made.stderr or made.stdout)
         return CommitSha(self.repo.run("rev-parse", "HEAD", cwd=path).stdout.strip())
 
-    def move_branch(self, worktree: Worktree, old: CommitSha, new: CommitSha) -> None:
-        """Move the worktree's branch from `old` to `new` (compare-and-swap); the worktree
-        follows it. Detaching first keeps git from moving a checked-out branch under it."""
-        path = worktree.path
-        self.repo.run("checkout", "--quiet", "--detach", cwd=path)
-        self.repo.update_ref(HEADS + worktree.branch, new, old)
-        self.repo.run("checkout", "--quiet", "--force", worktree.branch, cwd=path)
-
     def off_branch(self, worktree: Worktree) -> str | None:
         """Where the worktree is when it is no longer on its feature branch (another branch,
         or "a detached HEAD"), or None when it is on it."""
