@@ -1,9 +1,10 @@
 """Start a child with piped output and learn the moment it exits, without polling.
 
-`asyncio.subprocess.Process.wait()` (Python 3.11) returns only once the child has exited
-AND every pipe to it is closed, so a background grandchild holding stdout open would hold
-the wait too. The protocol below resolves a future when asyncio's child watcher reaps the
-child, whatever its pipes do: wta then kills what the child left behind and drains.
+`asyncio.subprocess.Process.wait()` (Python 3.11), called before the exit, returns only once
+the child has exited AND every pipe to it is closed, so a background grandchild holding
+stdout open would hold the wait too. The protocol below resolves a future when asyncio's
+child watcher reaps the child, whatever its pipes do: wta then kills what the child left
+behind and drains.
 """
 
 from __future__ import annotations
