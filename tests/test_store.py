@@ -19,6 +19,7 @@ from worktree_agents.domain import CommitSha, FailureReason, FeatureId, FeatureS
 from worktree_agents.errors import StoreError
 from worktree_agents.records import CheckoutChange
 from worktree_agents.store import (
+    MIGRATIONS,
     SCHEMA_VERSION,
     AttemptOutcome,
     AttemptRecord,
@@ -26,6 +27,7 @@ from worktree_agents.store import (
     RunStatus,
     Store,
 )
+from worktree_agents.store_open import connect
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 A, B, C = FeatureId("a"), FeatureId("b"), FeatureId("c")
@@ -57,6 +59,16 @@ def test_wal_mode_is_on(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     finally:
         conn.close()
+
+
+def test_a_connection_syncs_normal_in_wal_mode(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "state.db", MIGRATIONS)
+    try:
+        modes = (conn.execute("PRAGMA journal_mode").fetchone()[0],)
+        modes += (conn.execute("PRAGMA synchronous").fetchone()[0],)
+    finally:
+        conn.close()
+    assert modes == ("wal", 1)  # 1 is NORMAL (FULL is 2)
 
 
 def test_reopening_keeps_data(tmp_path: Path) -> None:
