@@ -1,8 +1,8 @@
 """What running one short command through `run_process` costs, against asyncio's own floor.
 
-Usage: python bench/process_exit.py [--calls 200] [--repeat 5] [--command true]
+Usage: python bench/process_exit.py [--calls 200] [--repeat 5] [-- COMMAND ...]
 
-What it measures. The command (by default `true`; try `--command git --version`) is run
+What it measures. The command (by default `true`; try `-- git --version`) is run
 `--calls` times in a row, two ways, in one event loop:
 
 - wta: `process.run_process`, as the command and patch agents, setup and checks call it
@@ -83,7 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--command", nargs="+", default=["true"])
+    parser.add_argument("command", nargs="*", default=["true"])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="process-exit-") as scratch:
         times = asyncio.run(bench(args.command, args.calls, args.repeat, Path(scratch)))
