@@ -15,13 +15,19 @@ from worktree_agents.spawn import spawn
 
 
 async def _exit_while_pipes_held(cwd: Path) -> tuple[int | None, bool, bool]:
-    """The child exits at once, leaving a background sleep that holds its stdout and stderr."""
+    """The child exits when told, leaving a background sleep that holds its stdout."""
     proc, exited = await spawn(
-        ["/bin/sh", "-c", "sleep 60 & echo $!; exit 3"], cwd=cwd, env=os.environ, stdin_piped=False
+        ["/bin/sh", "-c", "sleep 60 & echo $!; read go; exit 3"],
+        cwd=cwd,
+        env=os.environ,
+        stdin_piped=True,
     )
-    waiting = asyncio.ensure_future(proc.wait())  # waits for the pipes too, once started
-    assert proc.stdout is not None
+    assert proc.stdin is not None and proc.stdout is not None
+    waiting = asyncio.ensure_future(proc.wait())  # started before the exit: waits for the pipes
     grandchild = int(await proc.stdout.readline())
+    await asyncio.sleep(0.05)  # the wait has begun
+    proc.stdin.write(b"go\n")
+    await proc.stdin.drain()
     await asyncio.wait_for(exited, timeout=10)
     done, _ = await asyncio.wait({waiting}, timeout=0.3)
     held = not proc.stdout.at_eof() and not done
@@ -48,9 +54,14 @@ def test_a_missing_program_raises_oserror(tmp_path: Path) -> None:
 
 def test_a_grandchild_that_left_the_group_does_not_hold_run_process(tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
+    leave = (
+        f"setsid sh -c 'echo $$ > {pid_file}.part; mv {pid_file}.part {pid_file}; exec sleep 60'"
+    )
     result = asyncio.run(
         run_process(
-            ["/bin/sh", "-c", f"setsid sh -c 'echo $$ > {pid_file}; exec sleep 60' & echo hi"],
+            # it waits until the grandchild has left its group, which a kill would otherwise
+            # catch first
+            ["/bin/sh", "-c", f"{leave} & while [ ! -s {pid_file} ]; do sleep 0.01; done; echo hi"],
             cwd=tmp_path,
             env=os.environ,
             log_path=tmp_path / "logs" / "out.log",
