@@ -19,6 +19,7 @@ from worktree_agents.domain import CommitSha, FailureReason, FeatureId, FeatureS
 from worktree_agents.errors import StoreError
 from worktree_agents.records import CheckoutChange
 from worktree_agents.store import (
+    MIGRATIONS,
     SCHEMA_VERSION,
     AttemptOutcome,
     AttemptRecord,
@@ -26,6 +27,7 @@ from worktree_agents.store import (
     RunStatus,
     Store,
 )
+from worktree_agents.store_open import connect
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 A, B, C = FeatureId("a"), FeatureId("b"), FeatureId("c")
@@ -57,6 +59,16 @@ def test_wal_mode_is_on(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     finally:
         conn.close()
+
+
+def test_a_connection_syncs_normal_in_wal_mode(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "state.db", MIGRATIONS)
+    try:
+        journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        synchronous = conn.execute("PRAGMA synchronous").fetchone()[0]
+    finally:
+        conn.close()
+    assert (journal, synchronous) == ("wal", 1)  # 1 is NORMAL (FULL is 2)
 
 
 def test_reopening_keeps_data(tmp_path: Path) -> None:
@@ -174,6 +186,28 @@ def test_claim_then_finish_attempt(tmp_path: Path) -> None:
             RUN,
             0.25,
         )
+
+
+def test_annotating_with_a_branch_records_it_on_the_feature_in_the_same_transaction(
+    tmp_path: Path,
+) -> None:
+    base, other = CommitSha("b" * 40), CommitSha("d" * 40)
+    with Store.open(tmp_path) as store:
+        store.sync_features([A], done=())
+        store.claim(A, RUN)
+        claimed = store.get(A)
+        store.annotate_attempt(A, 1, base_commit=base, log_path="a-1.log", branch="wta/a")
+        annotated = store.get(A)
+        with pytest.raises(StoreError, match="no attempt 2 of feature 'a'"):
+            store.annotate_attempt(A, 2, base_commit=other, branch="wta/other")
+        after_error = store.get(A)
+        [attempt] = store.attempts(A)
+    assert claimed is not None and annotated is not None
+    expected = dataclasses.replace(
+        claimed, branch="wta/a", base_commit=base, updated_at=annotated.updated_at
+    )
+    assert (annotated, after_error) == (expected, expected)  # the failed one changed nothing
+    assert (attempt.base_commit, attempt.log_path) == (base, "a-1.log")
 
 
 def test_claim_of_a_merged_feature_returns_none(tmp_path: Path) -> None:

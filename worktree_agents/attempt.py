@@ -142,8 +142,9 @@ class Attempt:
         # recorded before the branch is made: a run killed in between leaves a branch that
         # the next run knows as its own (it holds nothing beyond this base)
         store, branch = ctx.journal.store, ctx.worktrees.branch_for(fid)
-        store.annotate_attempt(fid, self.n, base_commit=base, log_path=str(self.files.log))
-        ctx.journal.update(fid, FeatureUpdate(branch=branch, base_commit=base))
+        store.annotate_attempt(
+            fid, self.n, base_commit=base, log_path=str(self.files.log), branch=branch
+        )
         worktree = await self._take_over(base) if ctx.loaded.plan.run.reuse_worktrees else None
         if worktree is None:
             worktree = await asyncio.to_thread(ctx.worktrees.create, fid, base, reset=True)

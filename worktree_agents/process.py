@@ -20,6 +20,7 @@ from typing import IO, Any, TypeVar
 from worktree_agents import procfs
 from worktree_agents.logcap import DEFAULT_MAX_LOG_BYTES, CappedLog, TextSink
 from worktree_agents.redaction import Redactor
+from worktree_agents.spawn import spawn
 
 TAIL_CHARS = 4096
 MAX_LINE_CHARS = 64 * 1024  # a longer line is written to the log in pieces
@@ -28,7 +29,6 @@ TERM_GRACE_S = 2.0  # SIGTERM first; SIGKILL whatever is still alive after this
 CONFIRM_S = 5.0  # how long to wait for the group to be gone after the kill
 DRAIN_S = 2.0  # how long to read what is left in the pipes once the group is gone
 POLL_S = 0.05
-EXIT_POLL_S = 0.02
 STDERR_PREFIX = "[stderr] "
 NOTE_PREFIX = "[wta] "
 
@@ -229,14 +229,6 @@ async def shielded(work: Coroutine[Any, Any, _T]) -> _T:
         return result
 
 
-async def _exited(proc: asyncio.subprocess.Process) -> int:
-    """The child's exit code once it is reaped. (proc.wait() would also wait until every
-    process holding its pipes, such as a background grandchild, has closed them.)"""
-    while proc.returncode is None:
-        await asyncio.sleep(EXIT_POLL_S)
-    return proc.returncode
-
-
 async def watch(
     work: asyncio.Future[Any],
     *,
@@ -274,7 +266,7 @@ def _kill_note(
 
 async def _finish(
     proc: asyncio.subprocess.Process,
-    waiter: asyncio.Task[int],
+    exited: asyncio.Future[None],
     tasks: list[asyncio.Task[None]],
     out: _Output,
     why: str | None,
@@ -288,8 +280,7 @@ async def _finish(
             NOTE_PREFIX + "the child exited and left processes behind; killing them", keep=False
         )
     await _kill_group(proc.pid, out)
-    await asyncio.wait({waiter}, timeout=CONFIRM_S)
-    waiter.cancel()  # a no-op once the child is reaped
+    await asyncio.wait({exited}, timeout=CONFIRM_S)
     _, stuck = await asyncio.wait(tasks, timeout=DRAIN_S)
     for task in stuck:  # a process that left the group still holds a pipe open
         task.cancel()
@@ -377,15 +368,7 @@ async def run_process(
         if header is not None:
             out.write(header, keep=False)
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                cwd=cwd,
-                env=dict(env),
-                stdin=asyncio.subprocess.DEVNULL if stdin_data is None else asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
-            )
+            proc, exited = await spawn(argv, cwd=cwd, env=env, stdin_piped=stdin_data is not None)
         except OSError as exc:
             where = f" ({exc.filename})" if exc.filename not in (None, argv[0]) else ""
             out.note(f"cannot start {argv[0]!r}: {exc.strerror or exc}{where}")
@@ -393,17 +376,16 @@ async def run_process(
             return ProcessResult(code, None, time.monotonic() - started, out.tail)
         record_process(log_path.with_name(PROCESS_RECORD), proc.pid)
         tasks = _pipes(proc, out, stdin_data)
-        waiter = asyncio.create_task(_exited(proc))
         killed_for: KillReason | None = KillReason.CANCELLED  # unless watch returns
         try:
             killed_for = await watch(
-                waiter,
+                exited,  # done once the child is reaped, whatever holds its pipes
                 deadline=started + timeout_s,
                 idle_timeout_s=idle_timeout_s,
                 last_activity=lambda: out.last_activity,
             )
         finally:
             why = _kill_note(killed_for, timeout_s, idle_timeout_s)
-            await shielded(_finish(proc, waiter, tasks, out, why))
+            await shielded(_finish(proc, exited, tasks, out, why))
         exit_code = None if killed_for is not None else proc.returncode
         return ProcessResult(exit_code, killed_for, time.monotonic() - started, out.tail)

@@ -345,8 +345,10 @@ class Store:
         *,
         base_commit: CommitSha | None = None,
         log_path: str | None = None,
+        branch: str | None = None,
     ) -> None:
-        """Record what is known only after the claim (the worktree's base, the log file)."""
+        """Record what is known only after the claim (the worktree's base, the log file).
+        With `branch`, the feature's branch and base are recorded too, in one transaction."""
         with self._write() as conn:
             cursor = conn.execute(
                 "UPDATE attempts SET base_commit = COALESCE(?, base_commit),"
@@ -354,6 +356,9 @@ class Store:
                 (base_commit, log_path, feature_id, n),
             )
             self._require_attempt(cursor, feature_id, n)
+            if branch is not None:
+                columns = FeatureUpdate(branch=branch, base_commit=base_commit).columns()
+                self._update(conn, feature_id, {**columns, "updated_at": time.time()})
 
     def finish_attempt(
         self,

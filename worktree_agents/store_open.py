@@ -26,6 +26,10 @@ def connect(db_path: Path, migrations: Sequence[Sequence[str]]) -> sqlite3.Conne
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         conn.execute("PRAGMA foreign_keys = ON")
         _enable_wal(conn)
+        # In WAL mode NORMAL syncs at checkpoints only: a commit survives a crash of wta
+        # (SIGKILL included) but may be lost with the machine's power. That is enough: the
+        # refs are the truth, and recovery rebuilds what the store lost from them.
+        conn.execute("PRAGMA synchronous = NORMAL")
         _migrate(conn, db_path, migrations)
     except sqlite3.DatabaseError as exc:
         conn.close()
