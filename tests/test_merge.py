@@ -6,7 +6,7 @@ import asyncio
 import os
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -471,3 +471,22 @@ def test_an_owned_branch_moved_by_someone_else_is_put_back_never_built_on(s: Set
     assert (result.onto, result.tries) == (s.base, 2)
     assert git(s.dir, "rev-parse", f"{result.commit}^") == s.base
     assert [(m.old, m.new) for m in coordinator.take_reclaimed()] == [(s.base, foreign)]
+
+
+def test_one_commit_on_a_base_the_run_set_merges_without_the_temporary_parent(
+    s: Setup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    coordinator = s.coordinator("squash")  # one coordinator, as in a run: it knows its tips
+    readme_b = replace_line(README, 2, "b")
+    b = s.feature("b", INTEGRATION, [{"README.md": readme_b, "b.txt": "b\n"}])
+    c = s.feature("c", INTEGRATION, [{"src/app.py": replace_line(APP, 3, "c")}])
+    a = s.feature("a", INTEGRATION, [{"a.txt": "a\n"}, {"a.txt": "a2\n"}])  # two commits
+    trace = tmp_path / "trace.txt"
+    monkeypatch.setenv("WTA_GIT_TRACE", str(trace))
+    for change in (replace(b, one_commit=True), replace(c, one_commit=True), a):
+        assert isinstance(asyncio.run(coordinator.integrate(change, owned=True)), Merged)
+
+    expected = expected_tree(s, s.dir.parent / "scratch", [b, c, a])
+    assert git(s.dir, "ls-tree", "-r", f"{INTEGRATION}^{{tree}}") == expected
+    temporary = [line for line in trace.read_text().splitlines() if "--no-gpg-sign" in line]
+    assert len(temporary) == 1  # only for a, whose tip is two commits on its base

@@ -93,7 +93,11 @@ class Attempt:
         if self.ctx.options.no_merge:
             self.ctx.journal.done(self.fid, self.head)
             return None
-        failure = await integrate(self.ctx, self.feature, worktree, self.head, self.files, task)
+        # the agent left its branch at the base, and wta committed what it left: one commit
+        one_commit = self._at_end.tip == worktree.base_commit
+        failure = await integrate(
+            self.ctx, self.feature, worktree, self.head, self.files, task, one_commit=one_commit
+        )
         if failure is None and self.ctx.loaded.plan.run.reuse_worktrees:
             self.ctx.worktrees.release(worktree)  # merged: the next feature may take it over
         return failure
@@ -291,6 +295,7 @@ class Attempt:
     def _fence(self, task: AgentTask, worktree: Worktree) -> list[Check]:
         """The checks around the agent (fence.md), entered in order and left in reverse."""
         ctx = self.ctx
+        self._at_end = WorktreeCheck(ctx.worktrees, worktree)  # it reads the branch's tip
         return [
             StashCheck(ctx.repo, ctx.stash_lock, worktree.branch),
             RefCheck(
@@ -301,7 +306,7 @@ class Attempt:
                 worktree,
                 self._unwatched_refs(worktree),
             ),
-            WorktreeCheck(ctx.worktrees, worktree),
+            self._at_end,
             *ctx.fence_files.checks(self.fid),
             # last, so left first: nothing the agent left running acts after the checks look
             SurvivorCheck(

@@ -122,6 +122,7 @@ class WorktreeCheck:
     def __init__(self, worktrees: WorktreeManager, worktree: Worktree) -> None:
         self.worktrees = worktrees
         self.worktree = worktree
+        self.tip: CommitSha | None = None  # the branch's tip when the agent ended
 
     def _damage(self) -> Finding | None:
         worktrees, worktree = self.worktrees, self.worktree
@@ -135,7 +136,7 @@ class WorktreeCheck:
         if moved is not None:
             detail = f"the agent left the branch {worktree.branch} (the worktree is on {moved})"
             return Finding(rule=GuardrailRule.BRANCH, detail=detail, advice="Stay on your branch.")
-        tip = worktrees.repo.rev_parse(HEADS + worktree.branch)
+        tip = self.tip = worktrees.repo.rev_parse(HEADS + worktree.branch)
         descends = tip == worktree.base_commit  # no commit of its own: nothing to ask git
         if tip is None or not (descends or worktrees.repo.is_ancestor(worktree.base_commit, tip)):
             detail = (

@@ -58,11 +58,16 @@ async def integrate(
     head: CommitSha,
     files: AttemptFiles,
     task: AgentTask,
+    *,
+    one_commit: bool = False,
 ) -> Failure | None:
-    """Merge `head` onto the integration branch; the feature ends merged, or the Failure."""
+    """Merge `head` onto the integration branch; the feature ends merged, or the Failure.
+    `one_commit`: `head` is one commit on the worktree's base (merge.FeatureChange)."""
     fid = feature.id
     ctx.journal.integrating(fid)
-    change = FeatureChange(fid, feature.display_title, worktree.base_commit, head)
+    change = FeatureChange(
+        fid, feature.display_title, worktree.base_commit, head, one_commit=one_commit
+    )
     verify = _merge_verifier(ctx, worktree, task) if _verify_after_merge(ctx) else None
     async with ctx.merge_lock:  # owned: an agent's move of the branch is put back, never built on
         result = await ctx.coordinator.integrate(change, verify, owned=True)

@@ -41,6 +41,9 @@ class FeatureChange:
     base_commit: CommitSha  # the recorded commit the feature branch started from
     tip: CommitSha
     body: str = ""
+    # the tip is one commit on the base (its only parent): with the base on the integration
+    # branch, merging the tip itself is then exactly applying base..tip
+    one_commit: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -221,6 +224,7 @@ class MergeCoordinator:
         self.known: CommitSha | None = None
         self.reclaimed: list[ForeignMove] = []  # moves put back, not yet reported
         self._last_tree: tuple[CommitSha, str] | None = None  # the tree of the tip it made
+        self._tips: set[CommitSha] = set()  # every tip it set or started from: ancestors of known
 
     def tip(self) -> CommitSha | None:
         """The integration head, or None if the branch does not exist."""
@@ -231,6 +235,7 @@ class MergeCoordinator:
         current = self.tip()
         if current is not None:
             self.known = current
+            self._tips = {current}
             return current
         self.refuse_if_checked_out()
         try:
@@ -241,6 +246,7 @@ class MergeCoordinator:
         created = self.tip()
         assert created is not None
         self.known = created
+        self._tips = {created}
         return created
 
     def reclaim(self, seen: CommitSha | None = None) -> CommitSha | None:
@@ -275,15 +281,21 @@ class MergeCoordinator:
     def prepare(self, change: FeatureChange, onto: CommitSha) -> PrepareResult:
         """Compute the new integration head for `change` on `onto` without moving any ref."""
         head, tree = onto, self._tree_of(onto)
+        # the base is on `onto`'s history when it is a tip this coordinator set or started
+        # from and `onto` is where it left the branch (each such tip descends from the last)
+        on_history = onto == self.known and change.base_commit in self._tips
+        direct = change.one_commit and on_history and self.mode == "squash"
         for step in self._steps(change):
             # The temporary parent F (tree of the tip, parent = the step's base) makes
             # `merge-tree F commit` a cherry-pick: git 2.39 has no --merge-base. It is only
             # required when the base is not an ancestor of the tip (a stacked branch), and
             # gives the same result when it is, so it is always used; except when the tip is
             # the step's base itself (nothing landed since the feature started), where F
-            # would be the tip with a new date: the same merge, one git process fewer.
+            # would be the tip with a new date: the same merge, one git process fewer. Nor
+            # when the change is one commit on a base on the tip's history: their merge base
+            # is then exactly that base.
             ours = head
-            if step.parent != head:
+            if step.parent != head and not direct:
                 env = self.repo.commit_env
                 ours = commit_tree(
                     self.repo, tree, [step.parent], TEMP_PARENT_MESSAGE, env, sign=False
@@ -336,7 +348,10 @@ class MergeCoordinator:
             if self.tip() != prepared.onto:
                 return False
             raise
+        if prepared.onto != self.known:  # built on a tip it did not set: the old ones may not
+            self._tips = {prepared.onto}  # be on the new tip's history
         self.known = prepared.commit
+        self._tips.add(prepared.commit)
         self._last_tree = (prepared.commit, prepared.tree)
         return True
 
