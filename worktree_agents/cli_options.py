@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
+from worktree_agents.domain import ColorMode
 from worktree_agents.plan_load import default_plan_path
-from worktree_agents.watch import ColorMode
 
 PlanOption = Annotated[
     Path | None,

@@ -12,6 +12,14 @@ BranchName = NewType("BranchName", str)
 RunId = NewType("RunId", str)
 
 
+class ColorMode(StrEnum):
+    """`--color`: whether the live table is coloured (here, so the parser loads no more)."""
+
+    AUTO = "auto"
+    ALWAYS = "always"
+    NEVER = "never"
+
+
 class FeatureState(StrEnum):
     PENDING = "pending"
     READY = "ready"

@@ -7,19 +7,13 @@ import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from enum import StrEnum
 from typing import Any, Protocol, TextIO
 
+from worktree_agents.domain import ColorMode as ColorMode
 from worktree_agents.domain import FeatureState
 from worktree_agents.events import Event
 from worktree_agents.plan import Plan
 from worktree_agents.progress import LinePrinter
-
-
-class ColorMode(StrEnum):
-    AUTO = "auto"
-    ALWAYS = "always"
-    NEVER = "never"
 
 
 class Progress(Protocol):

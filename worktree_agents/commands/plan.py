@@ -5,18 +5,6 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from worktree_agents.errors import PlanError
-from worktree_agents.output import envelope, print_json
-from worktree_agents.plan_checks import check_files
-from worktree_agents.plan_load import load_plan
-from worktree_agents.planview import (
-    json_data,
-    render_dot,
-    render_mermaid,
-    render_text,
-    summarize,
-)
-
 
 class PlanFormat(StrEnum):
     TEXT = "text"
@@ -26,7 +14,20 @@ class PlanFormat(StrEnum):
 
 
 def run_plan(path: Path, fmt: PlanFormat) -> int:
-    loaded = load_plan(path)
+    # here, not at the top: the parser imports PlanFormat for every command
+    from worktree_agents.errors import PlanError
+    from worktree_agents.output import envelope, print_json
+    from worktree_agents.plan_checks import check_files
+    from worktree_agents.plan_load import load_plan
+    from worktree_agents.planview import (
+        json_data,
+        render_dot,
+        render_mermaid,
+        render_text,
+        summarize,
+    )
+
+    loaded = load_plan(path, _state_dir(Path.cwd()))
     plan = loaded.plan
     problems = check_files(plan, loaded.base_dir)
     if problems:
@@ -41,3 +42,15 @@ def run_plan(path: Path, fmt: PlanFormat) -> int:
     else:
         print(render_text(summarize(plan), str(path)))
     return 0
+
+
+def _state_dir(cwd: Path) -> Path | None:
+    """Where the plan cache is: the state directory of the repository wta runs in; none
+    outside a repository (`wta plan` needs none)."""
+    from worktree_agents.errors import RepoError
+    from worktree_agents.git import GitRepo
+
+    try:
+        return GitRepo.open(cwd).state_dir()
+    except RepoError:
+        return None
