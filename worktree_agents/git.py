@@ -15,8 +15,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import IO
 
-import git as gitpython
-
 from worktree_agents.domain import BranchName, CommitSha
 from worktree_agents.errors import GitError, RepoError
 
@@ -233,42 +231,38 @@ class GitRepo:
             raise RepoError(f"{path} does not exist; pass a directory inside a git repository")
         if not path.is_dir():
             raise RepoError(f"{path} is not a directory; pass a directory inside a git repository")
-        try:
-            with gitpython.Repo(path, search_parent_directories=True, expand_vars=False) as found:
-                bare = found.bare
-        except (gitpython.InvalidGitRepositoryError, gitpython.NoSuchPathError):
-            raise RepoError(
-                f"{path} is not inside a git repository; run wta inside a clone,"
-                " or create one with `git init`"
-            ) from None
-        if bare:
-            raise RepoError(
-                f"{path} is a bare repository; wta needs a working tree;"
-                " run it inside a clone with a checkout"
-            )
+        # one git call finds the repository and its first commit; gitpython is not loaded
+        # (its import alone spawns `git version`)
         located = run_git(
             [
                 "rev-parse",
                 "--path-format=absolute",
+                "--is-bare-repository",
+                "--is-inside-git-dir",
                 "--show-toplevel",
                 "--absolute-git-dir",
                 "--git-common-dir",
+                "--verify",
+                "--quiet",
+                "HEAD^{commit}",
             ],
             cwd=path,
             check=False,
+            env={"LC_ALL": "C"},  # git's error in English, to tell "not a repository" apart
         )
-        if located.exit_code != 0:
-            raise RepoError(_locate_failure(path, located))
-        toplevel, git_dir, common_dir = located.stdout.splitlines()
+        lines = located.stdout.splitlines()
+        if len(lines) < 5:  # git stopped before the paths: no working tree here
+            raise RepoError(_locate_failure(path, located, lines))
+        _, _, toplevel, git_dir, common_dir = lines[:5]
         top = Path(os.path.realpath(toplevel))
-        head = run_git(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"], cwd=top, check=False)
-        if head.exit_code != 0:
+        if located.exit_code != 0 or len(lines) != 6:
             raise RepoError(_unborn_message(top))
+        head = lines[5]
         return cls(
             toplevel=top,
             git_dir=Path(os.path.realpath(git_dir)),
             common_dir=Path(os.path.realpath(common_dir)),
-            zero_oid=CommitSha("0" * len(head.stdout.strip())),
+            zero_oid=CommitSha("0" * len(head)),
         )
 
     @cached_property
@@ -448,12 +442,23 @@ class GitRepo:
         return self.common_dir / "wta"
 
 
-def _locate_failure(path: Path, result: GitResult) -> str:
-    probe = run_git(["rev-parse", "--is-inside-git-dir"], cwd=path, check=False)
-    if probe.exit_code == 0 and probe.stdout.strip() == "true":
+def _locate_failure(path: Path, result: GitResult, lines: Sequence[str]) -> str:
+    """Why `rev-parse` found no working tree, from the answers it printed before stopping
+    (`--is-bare-repository`, `--is-inside-git-dir`) and its error."""
+    if lines[:1] == ["true"]:
+        return (
+            f"{path} is a bare repository; wta needs a working tree;"
+            " run it inside a clone with a checkout"
+        )
+    if lines[1:2] == ["true"]:
         return (
             f"{path} is inside a .git directory; wta needs a working tree;"
             " run it inside a clone with a checkout"
+        )
+    if result.stderr.startswith("fatal: not a git repository"):
+        return (
+            f"{path} is not inside a git repository; run wta inside a clone,"
+            " or create one with `git init`"
         )
     first_line = (result.stderr.strip().splitlines() or ["(no output)"])[0]
     return f"git cannot use the repository at {path} ({first_line}); fix that, then run wta again"
