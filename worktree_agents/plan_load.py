@@ -7,18 +7,22 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
+from worktree_agents.errors import PlanError, PlanProblem, RepoError
 
-from worktree_agents.errors import PlanError, PlanProblem
-from worktree_agents.plan import LoadedPlan, Plan
-from worktree_agents.plan_checks import check_semantics, toml_problem, translate
+if TYPE_CHECKING:  # pydantic and the checks load when a plan is validated, not before
+    from worktree_agents.git import GitRepo
+    from worktree_agents.plan import LoadedPlan, Plan
 
 DEFAULT_PLAN_FILE = "wta.toml"
 
 
-def load_plan(path: Path) -> LoadedPlan:
-    """Read and validate the plan at `path`."""
+def load_plan(path: Path, state_dir: Path | None = None) -> LoadedPlan:
+    """Read and validate the plan at `path`; given the repository's state directory, an
+    unchanged plan comes from the cache there instead of being validated again."""
+    from worktree_agents.plan import LoadedPlan
+
     source = str(path)
     try:
         data = path.read_bytes()
@@ -40,7 +44,25 @@ def load_plan(path: Path) -> LoadedPlan:
             source,
             [PlanProblem(source, None, f"cannot read the plan ({reason})", "pass a readable file")],
         ) from None
-    return LoadedPlan(load_plan_bytes(data, source), path.resolve())
+    if state_dir is None:
+        return LoadedPlan(load_plan_bytes(data, source), path.resolve())
+    from worktree_agents.plan_cache import cached_plan
+
+    plan = cached_plan(state_dir, data, lambda: load_plan_bytes(data, source))
+    return LoadedPlan(plan, path.resolve())
+
+
+def load_repo_and_plan(repo_dir: Path, plan_path: Path) -> tuple[GitRepo, LoadedPlan]:
+    """The repository containing `repo_dir`, and the plan through the cache in its state
+    directory. The plan's own errors still come before the repository's."""
+    from worktree_agents.git import GitRepo
+
+    try:
+        repo = GitRepo.open(repo_dir)
+    except RepoError:
+        load_plan(plan_path)
+        raise
+    return repo, load_plan(plan_path, repo.state_dir())
 
 
 def load_plan_bytes(data: bytes, source: str) -> Plan:
@@ -76,6 +98,11 @@ def load_plan_bytes(data: bytes, source: str) -> Plan:
 
 def load_plan_text(text: str, source: str) -> Plan:
     """Validate a plan from TOML text; raises PlanError only."""
+    from pydantic import ValidationError
+
+    from worktree_agents.plan import Plan
+    from worktree_agents.plan_checks import check_semantics, toml_problem, translate
+
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

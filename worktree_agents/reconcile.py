@@ -17,7 +17,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from worktree_agents.attempt import ATTEMPTS_REF
 from worktree_agents.domain import CommitSha, FeatureId, FeatureState
 from worktree_agents.git import HEADS, GitRepo
 from worktree_agents.merge import FeatureChange, feature_trailers
@@ -66,6 +65,8 @@ def lost_merges(
         for r in merged
         if r.id not in found and not (tip and r.commit_sha and repo.is_ancestor(r.commit_sha, tip))
     }
+    if not lost:  # the usual case, which needs no graph (nor networkx)
+        return ()
     return tuple(f for f in plan.graph.topological if f in lost)
 
 
@@ -73,6 +74,8 @@ def lost_change(repo: GitRepo, plan: Plan, store: Store, fid: FeatureId) -> Feat
     """What is left of a lost feature's work: the last attempt's ref (the agent's commits on
     its recorded base), else its branch (the merged commits carrying its trailer, or the
     commits beyond its recorded base); None when nothing is left."""
+    from worktree_agents.attempt import ATTEMPTS_REF  # the run's machinery: not for status
+
     title = plan.by_id[fid].display_title
     for attempt in reversed(store.attempts(fid)):
         tip = repo.rev_parse(f"{ATTEMPTS_REF}/{fid}/{attempt.n}")

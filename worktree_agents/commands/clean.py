@@ -6,9 +6,8 @@ from contextlib import suppress
 from pathlib import Path
 
 from worktree_agents.domain import FeatureState
-from worktree_agents.git import GitRepo
 from worktree_agents.lock import RunLock
-from worktree_agents.plan_load import load_plan
+from worktree_agents.plan_load import load_repo_and_plan
 from worktree_agents.store import Store
 from worktree_agents.worktrees import (
     WorktreeManager,
@@ -26,8 +25,7 @@ def run_clean(repo_dir: Path, plan_path: Path, include_failed: bool, force: bool
     A worktree with changes to tracked files is kept unless `force`; untracked files (build
     output of the checks) do not keep it. No branch is deleted.
     """
-    loaded = load_plan(plan_path)
-    repo = GitRepo.open(repo_dir)
+    repo, loaded = load_repo_and_plan(repo_dir, plan_path)
     plan = loaded.plan
     root = resolve_worktree_root(repo, plan.run.worktree_root, loaded.base_dir)
     manager = WorktreeManager(repo, root, plan.run.branch_prefix)

@@ -8,10 +8,9 @@ from pathlib import Path
 
 from worktree_agents.domain import FeatureId, FeatureState
 from worktree_agents.errors import UsageError
-from worktree_agents.git import GitRepo
 from worktree_agents.lock import RunLock
 from worktree_agents.plan import Plan
-from worktree_agents.plan_load import load_plan
+from worktree_agents.plan_load import load_repo_and_plan
 from worktree_agents.store import Store
 
 RETRYABLE = frozenset({FeatureState.FAILED, FeatureState.SKIPPED})
@@ -24,8 +23,8 @@ INSTEAD = {
 
 
 def run_retry(repo_dir: Path, plan_path: Path, ids: Sequence[str]) -> int:
-    plan = load_plan(plan_path).plan
-    repo = GitRepo.open(repo_dir)
+    repo, loaded = load_repo_and_plan(repo_dir, plan_path)
+    plan = loaded.plan
     unknown = [i for i in ids if i not in plan.by_id]
     if unknown:
         raise UsageError(

@@ -16,7 +16,7 @@ from worktree_agents.merge import feature_trailers
 from worktree_agents.output import envelope, print_json
 from worktree_agents.paths import AttemptFiles, StatePaths
 from worktree_agents.plan import LoadedPlan
-from worktree_agents.plan_load import load_plan
+from worktree_agents.plan_load import load_repo_and_plan
 from worktree_agents.progress import describe, money
 from worktree_agents.records import RunRecord
 from worktree_agents.remote_claims import read_remote
@@ -35,8 +35,7 @@ from worktree_agents.text import plural
 
 
 def _open(repo_dir: Path, plan_path: Path) -> tuple[GitRepo, LoadedPlan, Store | None]:
-    loaded = load_plan(plan_path)
-    repo = GitRepo.open(repo_dir)
+    repo, loaded = load_repo_and_plan(repo_dir, plan_path)
     has_state = (repo.state_dir() / DB_NAME).exists()
     return repo, loaded, Store.open(repo.state_dir()) if has_state else None
 

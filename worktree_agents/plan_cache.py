@@ -1,0 +1,88 @@
+"""The validated plan, cached in the state directory: a command that reads an unchanged plan
+(`wta status`, `wta plan`, ...) does not validate it again, nor load what validation needs.
+
+The cache is one file, `plan-cache.pickle`: a key line, then the pickled Plan. The key is a
+hash of everything the result depends on: the plan's bytes (validation reads nothing else),
+wta's version and code (the size and mtime of each of its modules), and the Python and
+pydantic versions the pickle was made with. A cache whose key differs is not unpickled; one
+that fails to load, or holds anything but a Plan, is ignored; both are rewritten after the
+plan is validated. It is written to a temporary file and renamed, so it is never half made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import sys
+import threading
+from collections.abc import Callable
+from contextlib import suppress
+from functools import cache
+from pathlib import Path
+
+from worktree_agents import __version__
+from worktree_agents.plan import Plan
+
+CACHE_FILE = "plan-cache.pickle"
+_FORMAT = b"wta plan cache 1"
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def cached_plan(state_dir: Path, data: bytes, validate: Callable[[], Plan]) -> Plan:
+    """The plan `data` holds: from the cache when its key matches, else `validate()`'s
+    result, then cached. `validate` raises for an invalid plan, which is not cached."""
+    path = state_dir / CACHE_FILE
+    key = cache_key(data)
+    found = _read(path, key)
+    if found is not None:
+        return found
+    plan = validate()
+    _write(path, key, plan)
+    return plan
+
+
+def cache_key(data: bytes) -> bytes:
+    """The hex digest a cache entry for a plan of these bytes must carry."""
+    from pydantic.version import VERSION as PYDANTIC
+
+    digest = hashlib.sha256(_FORMAT)
+    for part in (__version__, sys.version, PYDANTIC, _code_fingerprint()):
+        digest.update(part.encode() + b"\0")
+    digest.update(data)
+    return digest.hexdigest().encode()
+
+
+@cache
+def _code_fingerprint() -> str:
+    """wta's own modules as they are on disk: an edited module (an editable install keeps
+    its version) makes a new key."""
+    found = []
+    for module in sorted(_PACKAGE.rglob("*.py")):
+        stat = module.stat()
+        found.append(f"{module}:{stat.st_size}:{stat.st_mtime_ns}")
+    return "\n".join(found)
+
+
+def _read(path: Path, key: bytes) -> Plan | None:
+    try:
+        header, _, body = path.read_bytes().partition(b"\n")
+        if header != key:  # stale (or not ours): never unpickled
+            return None
+        plan = pickle.loads(body)  # noqa: S301 - our own file, checked by its key
+    except Exception:  # a corrupt cache of any kind is a miss, never an error
+        return None
+    return plan if isinstance(plan, Plan) else None
+
+
+def _write(path: Path, key: bytes, plan: Plan) -> None:
+    """Replace the cache atomically. Only a state directory that exists gets one (a command
+    that reads the plan makes none in a repository wta never ran in); one that cannot be
+    written (a read-only repository) leaves the plan uncached."""
+    temp = path.with_name(f".{CACHE_FILE}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        temp.write_bytes(key + b"\n" + pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL))
+        temp.replace(path)
+    except OSError:
+        with suppress(OSError):
+            temp.unlink(missing_ok=True)
