@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from worktree_agents.domain import FeatureId, RunId
-from worktree_agents.process import PROCESS_RECORD
 
 LOG = "log.txt"
 
@@ -44,6 +43,8 @@ class AttemptFiles:
 
     @property
     def processes(self) -> Path:
+        from worktree_agents.process import PROCESS_RECORD  # process.py loads asyncio
+
         return self.dir / PROCESS_RECORD
 
     @property

@@ -9,13 +9,11 @@ import tomllib
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from worktree_agents.agents.claude_cli import configured_cli, is_runnable
 from worktree_agents.errors import PlanProblem
 from worktree_agents.plan import (
     BACKEND_FIELDS,
@@ -28,8 +26,10 @@ from worktree_agents.plan import (
     RunConfig,
     VerifyConfig,
 )
-from worktree_agents.review import RESERVED_IDS
 from worktree_agents.text import show
+
+if TYPE_CHECKING:  # networkx and the rest load when validating, not for check_files alone
+    import networkx as nx
 
 TOP = "top level"
 _SECTIONS: dict[str, type[BaseModel]] = {
@@ -281,6 +281,8 @@ def _check_ids_and_deps(
                 f"is used by {count} features ({places})",
                 "give each feature its own id",
             )
+    import networkx as nx
+
     graph: nx.DiGraph = nx.DiGraph()
     graph.add_nodes_from(first)
     for index, item in items:
@@ -313,6 +315,8 @@ def _check_ids_and_deps(
 
 def _cycles(graph: nx.DiGraph, order: Mapping[str, int]) -> Iterator[PlanProblem]:
     """One problem per dependency cycle (edges point from a feature to its dependency)."""
+    import networkx as nx
+
     components = [c for c in nx.strongly_connected_components(graph) if len(c) > 1]
     for component in sorted(components, key=lambda c: min(order[n] for n in c)):
         start = min(component, key=order.__getitem__)
@@ -417,6 +421,8 @@ def _check_backend_fields(
 def _check_branches(
     raw: Mapping[str, Any], label: _Labels, items: Sequence[tuple[int, dict[str, Any]]]
 ) -> Iterator[PlanProblem]:
+    from worktree_agents.review import RESERVED_IDS
+
     run = raw.get("run", {})
     if not isinstance(run, dict):
         return
@@ -475,6 +481,8 @@ def check_files(plan: Plan, plan_dir: Path) -> list[PlanProblem]:
         own = plan.agent if name == DEFAULT_PROFILE else plan.agents[name]
         if own.cli_path is None or plan.resolve_profile(name).backend != "claude":
             continue
+        from worktree_agents.agents.claude_cli import configured_cli, is_runnable
+
         path = configured_cli(own.cli_path, plan_dir)
         if not is_runnable(path):
             what = "is not executable" if path.is_file() else "does not exist"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
 from typing import TextIO
 
 from worktree_agents.events import (
@@ -30,6 +29,8 @@ from worktree_agents.events import (
     WorkSaved,
     WorktreeCreated,
 )
+from worktree_agents.text import checkout_warning as checkout_warning
+from worktree_agents.text import money as money
 from worktree_agents.text import plural
 from worktree_agents.uncommitted import WARNING as UNCOMMITTED_WARNING
 
@@ -129,19 +130,6 @@ def _notice_line(event: Event) -> str | None:
         case WorkSaved():
             return f"{event.feature_id}: kept work found on its branch as {event.ref}"
     return None
-
-
-def money(cost_usd: float, estimated: bool, places: int = 4) -> str:
-    """A cost, "~$0.0123" when it is an estimate (from the token usage of a killed agent)."""
-    return f"{'~' if estimated else ''}${cost_usd:.{places}f}"
-
-
-def checkout_warning(paths: Sequence[str], features: Sequence[str]) -> str:
-    """The warning for a change to the user's checkout while agents ran."""
-    return (
-        f"warning: your checkout changed while {', '.join(features)} ran"
-        f" (wta left it as it is): {', '.join(paths)}"
-    )
 
 
 class LinePrinter:

@@ -6,15 +6,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from worktree_agents.agents.base import Spend
 from worktree_agents.domain import CommitSha, FeatureId, FeatureState
 from worktree_agents.git import HEADS, GitRepo
 from worktree_agents.merge import feature_trailers
 from worktree_agents.paths import AttemptFiles
 from worktree_agents.plan import Plan
-from worktree_agents.process import kill_recorded
-from worktree_agents.procfs import ticks_at
-from worktree_agents.reaper import SLACK_TICKS, attempt_marker, kill_marked
 from worktree_agents.store import AttemptOutcome, AttemptRecord, FeatureUpdate, Store
 
 IN_FLIGHT = frozenset({FeatureState.RUNNING, FeatureState.VERIFYING, FeatureState.INTEGRATING})
@@ -68,6 +64,8 @@ def _succeeded(store: Store, fid: FeatureId) -> bool:
 
 
 def _stop_unfinished_attempt(store: Store, fid: FeatureId) -> None:
+    from worktree_agents.agents.base import Spend  # here: `wta status` never stops anything
+
     attempts = store.attempts(fid)
     if not attempts or attempts[-1].finished_at is not None:
         return
@@ -92,6 +90,10 @@ def _stop_unfinished_attempt(store: Store, fid: FeatureId) -> None:
 async def _stop_processes(files: AttemptFiles, log: Path, attempt: AttemptRecord) -> None:
     """The process groups the attempt recorded, then what its agent left running beyond them,
     found by the attempt's marker (and sessions) as when an attempt ends."""
+    from worktree_agents.process import kill_recorded
+    from worktree_agents.procfs import ticks_at
+    from worktree_agents.reaper import SLACK_TICKS, attempt_marker, kill_marked
+
     await kill_recorded(files.processes, log)
     marker = attempt_marker(attempt.run_id, files.dir)
     since = ticks_at(attempt.started_at) - SLACK_TICKS

@@ -9,9 +9,9 @@ from worktree_agents.domain import FeatureState, RunStatus
 from worktree_agents.git import HEADS, GitRepo
 from worktree_agents.lock import RunLock
 from worktree_agents.plan import Plan
-from worktree_agents.progress import checkout_warning, money
 from worktree_agents.reconcile import status_overrides
 from worktree_agents.store import FeatureRecord, Store
+from worktree_agents.text import checkout_warning, money
 
 FEATURE_KEYS = (
     "id",

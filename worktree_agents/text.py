@@ -1,7 +1,10 @@
 """Small text helpers for messages: a value shown in a plan error, a line cut to a limit, a
-count with its noun, and the first or last line of some output."""
+count with its noun, the first or last line of some output, a cost, and the warning for a
+changed checkout."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 DETAIL_MAX = 300  # a failure's one-line detail, as kept in results and shown in `wta status`
 SHOW_MAX = 40
@@ -45,3 +48,16 @@ def last_line(text: str, limit: int = DETAIL_MAX) -> str | None:
     """The last non-empty line of `text`, stripped and shortened to `limit` (None if none)."""
     line = next((ln.strip() for ln in reversed(text.splitlines()) if ln.strip()), None)
     return None if line is None else shorten(line, limit)
+
+
+def money(cost_usd: float, estimated: bool, places: int = 4) -> str:
+    """A cost, "~$0.0123" when it is an estimate (from the token usage of a killed agent)."""
+    return f"{'~' if estimated else ''}${cost_usd:.{places}f}"
+
+
+def checkout_warning(paths: Sequence[str], features: Sequence[str]) -> str:
+    """The warning for a change to the user's checkout while agents ran."""
+    return (
+        f"warning: your checkout changed while {', '.join(features)} ran"
+        f" (wta left it as it is): {', '.join(paths)}"
+    )

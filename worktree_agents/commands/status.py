@@ -8,20 +8,14 @@ from pathlib import Path
 
 from worktree_agents.domain import FeatureId, RunStatus
 from worktree_agents.errors import UsageError
-from worktree_agents.events import EventLog
 from worktree_agents.git import HEADS, GitRepo
 from worktree_agents.lock import RunLock
-from worktree_agents.logcap import read_from
 from worktree_agents.merge import feature_trailers
 from worktree_agents.output import envelope, print_json
 from worktree_agents.paths import AttemptFiles, StatePaths
 from worktree_agents.plan import LoadedPlan
 from worktree_agents.plan_load import load_repo_and_plan
-from worktree_agents.progress import describe, money
 from worktree_agents.records import RunRecord
-from worktree_agents.remote_claims import read_remote
-from worktree_agents.remoteview import remote_data, render_remote
-from worktree_agents.runsview import render_runs
 from worktree_agents.statusview import render_table, status_data
 from worktree_agents.store import (
     DB_NAME,
@@ -31,7 +25,7 @@ from worktree_agents.store import (
     FeatureRecord,
     Store,
 )
-from worktree_agents.text import plural
+from worktree_agents.text import money, plural
 
 
 def _open(repo_dir: Path, plan_path: Path) -> tuple[GitRepo, LoadedPlan, Store | None]:
@@ -61,6 +55,9 @@ def run_status(repo_dir: Path, plan_path: Path, as_json: bool, remote: str | Non
 def run_remote_status(repo_dir: Path, plan_path: Path, remote: str, as_json: bool) -> int:
     """`wta status --remote REMOTE`: the remote's claims and results for each plan feature;
     with --json, next to the usual local status data."""
+    from worktree_agents.remote_claims import read_remote
+    from worktree_agents.remoteview import remote_data, render_remote
+
     repo, loaded, store = _open(repo_dir, plan_path)
     try:
         found = remote_data(loaded.plan, remote, read_remote(repo, remote))
@@ -217,6 +214,8 @@ def pick_run(store: Store | None, run_id: str | None) -> RunRecord:
 
 def run_list_runs(repo_dir: Path, plan_path: Path) -> int:
     """`wta logs --runs`: every recorded run, oldest first."""
+    from worktree_agents.runsview import render_runs
+
     _, _, store = _open(repo_dir, plan_path)
     if store is None:
         raise UsageError(NO_RUN)
@@ -230,6 +229,10 @@ def run_list_runs(repo_dir: Path, plan_path: Path) -> int:
 def _print_log(path: Path, events: bool, follow: bool, state_dir: Path, max_bytes: int) -> None:
     """Print the log; with `follow`, keep printing new lines while a run holds the lock.
     (`shown` counts an attempt log's output as written, so a cut in it is seen once.)"""
+    from worktree_agents.events import EventLog  # pydantic's event models: for logs only
+    from worktree_agents.logcap import read_from
+    from worktree_agents.progress import describe
+
     shown = 0
     while True:
         if events:
