@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from worktree_agents import cli
 from worktree_agents.cli import main
+from worktree_agents.output import JsonMode
 from worktree_agents.starter import STARTER_PLAN
 
 DIAMOND = """
@@ -212,7 +212,7 @@ def test_unexpected_exception_writes_crash_log(
     text = log.read_text(encoding="utf-8")
     assert text.splitlines()[1] == f"argv: ['plan', '--plan', '{diamond}']"
     assert text.rstrip().splitlines()[-1] == "RuntimeError: boom"
-    assert cli._JsonMode.command is None
+    assert JsonMode.command is None
 
 
 def test_usage_error_with_json_prints_an_envelope(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,16 +10,17 @@ from typing import TYPE_CHECKING
 
 from worktree_agents import __version__
 from worktree_agents.errors import ExitCode, WtaError
-from worktree_agents.output import envelope, error_entries, error_entry, print_error, print_json
+from worktree_agents.output import (
+    JsonMode,
+    envelope,
+    error_entries,
+    error_entry,
+    print_error,
+    print_json,
+)
 
 if TYPE_CHECKING:
     from typer.exceptions import TyperException
-
-
-class _JsonMode:
-    """Which command, if any, promised a JSON envelope on stdout (errors go there too)."""
-
-    command: str | None = None
 
 
 JSON_COMMANDS = ("plan", "run", "status", "demo", "sync", "merge", "review", "run-feature")
@@ -46,9 +47,9 @@ def _parser_error(exc: TyperException, args: list[str]) -> int:
         exc.show()
         return ExitCode.USAGE
     message = exc.format_message()
-    if _JsonMode.command is not None:
+    if JsonMode.command is not None:
         error = error_entry("UsageError", message)
-        print_json(envelope(_JsonMode.command, ExitCode.USAGE, None, [error]))
+        print_json(envelope(JsonMode.command, ExitCode.USAGE, None, [error]))
         return ExitCode.USAGE
     ctx = getattr(exc, "ctx", None)
     if ctx is not None:
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     if args == ["--version"]:  # the root's eager option, answered before typer loads
         print(f"wta {__version__}")
         return 0
-    _JsonMode.command = _json_command(args)
+    JsonMode.command = _json_command(args)
     return _dispatch(args)
 
 
@@ -88,8 +89,8 @@ def _dispatch(args: list[str]) -> int:
     except TyperException as exc:  # the parser's error: an unknown option, a bad value
         return _parser_error(exc, args)
     except WtaError as exc:
-        if _JsonMode.command is not None:
-            print_json(envelope(_JsonMode.command, exc.exit_code, None, error_entries(exc)))
+        if JsonMode.command is not None:
+            print_json(envelope(JsonMode.command, exc.exit_code, None, error_entries(exc)))
         else:
             print_error(exc)
         return int(exc.exit_code)
@@ -100,10 +101,10 @@ def _dispatch(args: list[str]) -> int:
         from worktree_agents.crashlog import write_crash_log
 
         path = write_crash_log(exc, args)
-        if _JsonMode.command is not None:
+        if JsonMode.command is not None:
             message = f"internal error: {type(exc).__name__}: {exc}; crash log: {path}"
             error = error_entry("InternalError", message)
-            print_json(envelope(_JsonMode.command, ExitCode.INTERNAL, None, [error]))
+            print_json(envelope(JsonMode.command, ExitCode.INTERNAL, None, [error]))
         sys.stderr.write(
             f"wta: internal error: {type(exc).__name__}: {exc}\n"
             f"A crash log with the details is at {path}; please attach it to a bug report.\n"
@@ -114,7 +115,7 @@ def _dispatch(args: list[str]) -> int:
 
 if __name__ == "__main__":
     # `python -m worktree_agents.cli`: this file runs as __main__, but cli_app shares
-    # _JsonMode with the package's module, so dispatch through that one
+    # JsonMode with the package's module, so dispatch through that one
     from worktree_agents.cli import main as package_main
 
     sys.exit(package_main())

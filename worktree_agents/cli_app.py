@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from worktree_agents import __version__
-from worktree_agents.cli import _JsonMode
 from worktree_agents.cli_ci import ci_app
 from worktree_agents.cli_options import (
     ColorOption,
@@ -23,6 +22,7 @@ from worktree_agents.cli_options import (
 from worktree_agents.commands.plan import PlanFormat
 from worktree_agents.domain import ColorMode
 from worktree_agents.errors import UsageError
+from worktree_agents.output import JsonMode
 
 app = typer.Typer(
     name="wta",
@@ -86,7 +86,7 @@ def plan_command(
         raise UsageError(f"--json and --format {fmt.value} contradict each other; give one")
     chosen = PlanFormat.JSON if as_json else fmt or PlanFormat.TEXT
     if chosen is PlanFormat.JSON:
-        _JsonMode.command = "plan"
+        JsonMode.command = "plan"
     return run_plan(plan_path(plan), chosen)
 
 
@@ -144,7 +144,7 @@ def run(
     from worktree_agents.runner import RunOptions
 
     if as_json:
-        _JsonMode.command = "run"
+        JsonMode.command = "run"
     options = RunOptions(
         parallel=parallel,
         only=tuple(FeatureId(o) for o in _feature_ids(only)),
@@ -172,7 +172,7 @@ def status(
     from worktree_agents.commands.status import run_status
 
     if as_json:
-        _JsonMode.command = "status"
+        JsonMode.command = "status"
     return run_status(Path.cwd(), plan_path(plan), as_json, remote)
 
 
@@ -242,7 +242,7 @@ def sync(plan: PlanOption = None, as_json: JsonOption = False) -> int:
     from worktree_agents.commands.sync import run_sync
 
     if as_json:
-        _JsonMode.command = "sync"
+        JsonMode.command = "sync"
     return run_sync(Path.cwd(), plan_path(plan), as_json)
 
 
@@ -266,7 +266,7 @@ def merge(
     from worktree_agents.commands.merge import run_merge
 
     if as_json:
-        _JsonMode.command = "merge"
+        JsonMode.command = "merge"
     return run_merge(Path.cwd(), plan_path(plan), push, as_json, junit, not no_live, color)
 
 
@@ -288,7 +288,7 @@ def run_feature(
     from worktree_agents.commands.runfeature import run_feature_command
 
     if as_json:
-        _JsonMode.command = "run-feature"
+        JsonMode.command = "run-feature"
     return run_feature_command(Path.cwd(), plan_path(plan), feature, push, as_json)
 
 
@@ -312,7 +312,7 @@ def review(
     from worktree_agents.commands.review import run_review
 
     if as_json:
-        _JsonMode.command = "review"
+        JsonMode.command = "review"
     return run_review(Path.cwd(), plan_path(plan), push, open_prs, as_json)
 
 
@@ -361,7 +361,7 @@ def demo(
     from worktree_agents.commands.demo import run_demo
 
     if as_json:
-        _JsonMode.command = "demo"
+        JsonMode.command = "demo"
     return run_demo(directory, as_json)
 
 

@@ -11,6 +11,13 @@ from worktree_agents.errors import ExitCode, PlanError, WtaError
 ENVELOPE_SCHEMA = 1
 
 
+class JsonMode:
+    """Which command, if any, promised a JSON envelope on stdout (errors go there too): set
+    by the parser (cli_app.py), read by the error handler (cli.py)."""
+
+    command: str | None = None
+
+
 def status_for(exit_code: int) -> str:
     if exit_code == ExitCode.OK:
         return "success"
