@@ -4,7 +4,6 @@ an edited one is validated again, and a stale or corrupt cache is never trusted.
 from __future__ import annotations
 
 import os
-import pickle
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from runutil import Spec, plan_repo, wta
 
 from worktree_agents.cli import main
 from worktree_agents.errors import PlanError
-from worktree_agents.plan import LoadedPlan
+from worktree_agents.plan import LoadedPlan, Plan
 from worktree_agents.plan_cache import CACHE_FILE, cache_key
 from worktree_agents.plan_load import load_plan
 
@@ -61,7 +60,7 @@ def test_the_cached_plan_equals_a_fresh_load(plan: Path, state: Path) -> None:
     cache = state / CACHE_FILE
     header, _, body = cache.read_bytes().partition(b"\n")
     assert header == cache_key(plan.read_bytes())
-    assert pickle.loads(body) == first.plan
+    assert Plan.model_validate_json(body) == first.plan
     again = load_plan(plan, state)
     assert again == first == load_plan(plan) == LoadedPlan(first.plan, plan.resolve())
     assert again.plan.by_id == load_plan(plan).plan.by_id
@@ -73,7 +72,8 @@ def test_an_unchanged_plan_comes_from_the_cache(plan: Path, state: Path, tmp_pat
     # the cache holds another valid plan under this plan's key: what comes back is the
     # cached plan, so the plan was not validated again
     cached = load_plan(other).plan
-    (state / CACHE_FILE).write_bytes(cache_key(plan.read_bytes()) + b"\n" + pickle.dumps(cached))
+    dumped = cached.model_dump_json(by_alias=True).encode()
+    (state / CACHE_FILE).write_bytes(cache_key(plan.read_bytes()) + b"\n" + dumped)
     assert load_plan(plan, state).plan == cached
     assert load_plan(plan, state).plan.run.max_parallel == 5
 
@@ -95,9 +95,9 @@ def test_an_edited_plan_is_validated_again(plan: Path, state: Path) -> None:
 @pytest.mark.parametrize(
     "body",
     [
-        b"not a pickle at all",
-        pickle.dumps({"plan": "a dict, not a Plan"}),
-        pickle.dumps(["truncated", "pickle"])[:-3],
+        b"not JSON at all",
+        b'{"plan": "an object, but not a Plan"}',
+        b'{"version": 1, "run": {',
         b"",
     ],
 )
@@ -106,7 +106,8 @@ def test_a_corrupt_cache_is_ignored_and_rewritten(plan: Path, state: Path, body:
     cache.write_bytes(cache_key(plan.read_bytes()) + b"\n" + body)
     assert load_plan(plan, state) == load_plan(plan)
     header, _, rewritten = cache.read_bytes().partition(b"\n")
-    assert (header, pickle.loads(rewritten)) == (cache_key(plan.read_bytes()), load_plan(plan).plan)
+    assert header == cache_key(plan.read_bytes())
+    assert Plan.model_validate_json(rewritten) == load_plan(plan).plan
 
 
 def test_a_cache_without_a_key_line_is_ignored(plan: Path, state: Path) -> None:
@@ -161,3 +162,67 @@ def wta_plan(repo: Path) -> int:
         return main(["plan", "--plan", str(repo / "wta.toml")])
     finally:
         os.chdir(old)
+
+
+RICH = """version = 1
+[run]
+base = "main"
+max_parallel = 4
+merge = "rebase"
+setup = ["true"]
+setup_timeout = "90s"
+reuse_worktrees = false
+keep_ignored = ["node_modules/"]
+[agent]
+backend = "claude"
+model = "sonnet"
+timeout = "20m"
+idle_timeout = "3m"
+max_budget_usd = 2.5
+escalate_to = "strong"
+env = { FOO = "bar" }
+allowed_tools = ["Read", "Edit"]
+[agents.strong]
+model = "opus"
+resume_on_retry = true
+[agents.script]
+backend = "command"
+command = ["bash", "-c", "echo {prompt_file}"]
+[routing]
+docs = "script"
+[verify]
+commands = ["pytest -q"]
+after_merge = false
+timeout = "1h"
+[guardrails]
+run_budget_usd = 40
+max_attempts = 3
+protected_paths = ["migrations/**"]
+retry_conflicts = true
+max_quota_wait = "2h"
+[[feature]]
+id = "a"
+title = "A"
+description = "first"
+category = "docs"
+priority = 5
+acceptance = ["test -f a"]
+steps = ["one", "two"]
+estimate = 2.5
+[[feature]]
+id = "b"
+depends_on = ["a"]
+agent = "strong"
+done = true
+"""
+
+
+def test_every_kind_of_setting_comes_back_from_the_cache_as_it_went_in(
+    tmp_path: Path, state: Path
+) -> None:
+    rich = tmp_path / "rich.toml"
+    rich.write_text(RICH, encoding="utf-8")
+    fresh = load_plan(rich)
+    assert load_plan(rich, state) == fresh  # validated, and cached
+    assert (state / CACHE_FILE).exists()
+    assert load_plan(rich, state) == fresh  # read from the cache

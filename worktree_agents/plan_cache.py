@@ -1,19 +1,22 @@
 """The validated plan, cached in the state directory: a command that reads an unchanged plan
 (`wta status`, `wta plan`, ...) does not validate it again, nor load what validation needs.
 
-The cache is one file, `plan-cache.pickle`: a key line, then the pickled Plan. The key is a
+The cache is one file, `plan-cache.json`: a key line, then the Plan as JSON. The key is a
 hash of everything the result depends on: the plan's bytes (validation reads nothing else),
 wta's version and code (the size and mtime of each of its modules), and the Python and
-pydantic versions the pickle was made with. A cache whose key differs is not unpickled; one
-that fails to load, or holds anything but a Plan, is ignored; both are rewritten after the
-plan is validated. It is written to a temporary file and renamed, so it is never half made.
+pydantic versions. A cache whose key differs is not read; one that fails to load is
+ignored; both are rewritten after the plan is validated. It is written to a temporary file
+and renamed, so it is never half made.
+
+JSON read back through the model, not a pickle: an agent can write in the state directory,
+and the key is no secret, so a pickle would let it run code inside wta. The most a forged
+cache can do is what a forged state database can: describe a plan that is not the file's.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import pickle
 import sys
 import threading
 from collections.abc import Callable
@@ -24,8 +27,8 @@ from pathlib import Path
 from worktree_agents import __version__
 from worktree_agents.plan import Plan
 
-CACHE_FILE = "plan-cache.pickle"
-_FORMAT = b"wta plan cache 1"
+CACHE_FILE = "plan-cache.json"
+_FORMAT = b"wta plan cache 2"
 _PACKAGE = Path(__file__).resolve().parent
 
 
@@ -67,12 +70,11 @@ def _code_fingerprint() -> str:
 def _read(path: Path, key: bytes) -> Plan | None:
     try:
         header, _, body = path.read_bytes().partition(b"\n")
-        if header != key:  # stale (or not ours): never unpickled
+        if header != key:  # stale (or not ours): not read
             return None
-        plan = pickle.loads(body)  # noqa: S301 - our own file, checked by its key
+        return Plan.model_validate_json(body)
     except Exception:  # a corrupt cache of any kind is a miss, never an error
         return None
-    return plan if isinstance(plan, Plan) else None
 
 
 def _write(path: Path, key: bytes, plan: Plan) -> None:
@@ -81,7 +83,7 @@ def _write(path: Path, key: bytes, plan: Plan) -> None:
     written (a read-only repository) leaves the plan uncached."""
     temp = path.with_name(f".{CACHE_FILE}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        temp.write_bytes(key + b"\n" + pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL))
+        temp.write_bytes(key + b"\n" + plan.model_dump_json(by_alias=True).encode())
         temp.replace(path)
     except OSError:
         with suppress(OSError):
