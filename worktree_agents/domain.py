@@ -71,3 +71,8 @@ class RunStatus(StrEnum):
     PARTIAL = "partial"
     ERROR = "error"
     INTERRUPTED = "interrupted"
+
+
+# Feature ids wta keeps for its review branches (`<prefix>review/<id>` and
+# `<prefix>review-base/<id>`): a feature's branch of that name would clash with their refs.
+RESERVED_IDS = ("review", "review-base")

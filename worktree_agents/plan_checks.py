@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from worktree_agents.domain import RESERVED_IDS
 from worktree_agents.errors import PlanProblem
 from worktree_agents.plan import (
     BACKEND_FIELDS,
@@ -421,8 +422,6 @@ def _check_backend_fields(
 def _check_branches(
     raw: Mapping[str, Any], label: _Labels, items: Sequence[tuple[int, dict[str, Any]]]
 ) -> Iterator[PlanProblem]:
-    from worktree_agents.review import RESERVED_IDS
-
     run = raw.get("run", {})
     if not isinstance(run, dict):
         return

@@ -30,8 +30,6 @@ from worktree_agents.plumbing import (
 )
 from worktree_agents.review_source import Step
 
-RESERVED_IDS = ("review", "review-base")  # their feature branches would clash with these refs
-
 
 def review_branch(prefix: str, feature: FeatureId) -> BranchName:
     return BranchName(f"{prefix}review/{feature}")
