@@ -13,7 +13,7 @@ from runutil import Spec, plan_repo, wta
 from worktree_agents.cli import main
 from worktree_agents.errors import PlanError
 from worktree_agents.plan import LoadedPlan, Plan
-from worktree_agents.plan_cache import CACHE_FILE, cache_key
+from worktree_agents.plan_cache import CACHE_FILE, VIEWS_FILE, cache_key, cached_view
 from worktree_agents.plan_load import load_plan
 
 PLAN = """\
@@ -226,3 +226,22 @@ def test_every_kind_of_setting_comes_back_from_the_cache_as_it_went_in(
     assert load_plan(rich, state) == fresh  # validated, and cached
     assert (state / CACHE_FILE).exists()
     assert load_plan(rich, state) == fresh  # read from the cache
+
+
+def test_a_view_is_kept_under_the_plans_key_and_made_again_when_it_changes(
+    tmp_path: Path, state: Path
+) -> None:
+    made: list[str] = []
+
+    def render(text: str) -> str:
+        made.append(text)
+        return text
+
+    assert cached_view(state, b"plan one", "text", lambda: render("one")) == "one"
+    assert cached_view(state, b"plan one", "text", lambda: render("again")) == "one"  # kept
+    assert cached_view(state, b"plan one", "json", lambda: render("{}")) == "{}"  # another view
+    assert cached_view(state, b"plan two", "text", lambda: render("two")) == "two"  # edited
+    assert cached_view(None, b"plan two", "text", lambda: render("none")) == "none"  # no state
+    (state / VIEWS_FILE).write_text("{not json", encoding="utf-8")
+    assert cached_view(state, b"plan two", "text", lambda: render("mended")) == "mended"
+    assert made == ["one", "{}", "two", "none", "mended"]

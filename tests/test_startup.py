@@ -52,10 +52,18 @@ def test_status_and_plan_load_only_what_they_use(tmp_path: Path) -> None:
     first = "exit 0 loaded ['networkx', 'pydantic', 'typer', 'worktree_agents.plan_checks']"
     assert loaded(repo, "status", "--plan", plan) == first
     assert loaded(repo, "status", "--plan", plan) == "exit 0 loaded ['pydantic', 'typer']"
-    # `wta plan` computes waves and the critical path: networkx, and its file checks
-    assert loaded(repo, "plan", "--plan", plan) == (
+    # `wta plan` computes waves and the critical path (networkx) once, then shows what it
+    # kept, for each format, the same as computed
+    assert loaded(repo, "plan", "--plan", plan, "--format", "mermaid") == (
         "exit 0 loaded ['networkx', 'pydantic', 'typer', 'worktree_agents.plan_checks']"
     )
+    for fmt in ("text", "json", "dot"):
+        fresh = python(repo, "-m", "worktree_agents.cli", "plan", "--plan", plan, "--format", fmt)
+        assert loaded(repo, "plan", "--plan", plan, "--format", fmt) == (
+            "exit 0 loaded ['pydantic', 'typer', 'worktree_agents.plan_checks']"
+        )
+        kept = python(repo, "-m", "worktree_agents.cli", "plan", "--plan", plan, "--format", fmt)
+        assert kept == fresh
     assert loaded(repo, "show", "a", "--plan", plan) == "exit 0 loaded ['pydantic', 'typer']"
 
 

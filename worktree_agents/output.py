@@ -62,8 +62,13 @@ def envelope(
     }
 
 
+def json_text(document: Any) -> str:
+    """A JSON document as wta prints it (without the final newline)."""
+    return json.dumps(document, indent=2, ensure_ascii=False)
+
+
 def print_json(document: Any) -> None:
-    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.write(json_text(document) + "\n")
     sys.stdout.flush()
 
 

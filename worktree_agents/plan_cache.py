@@ -16,6 +16,7 @@ cache can do is what a forged state database can: describe a plan that is not th
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sys
 import threading
@@ -28,6 +29,7 @@ from worktree_agents import __version__
 from worktree_agents.plan import Plan
 
 CACHE_FILE = "plan-cache.json"
+VIEWS_FILE = "plan-views.json"
 _FORMAT = b"wta plan cache 2"
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -43,6 +45,26 @@ def cached_plan(state_dir: Path, data: bytes, validate: Callable[[], Plan]) -> P
     plan = validate()
     _write(path, key, plan)
     return plan
+
+
+def cached_view(state_dir: Path | None, data: bytes, name: str, render: Callable[[], str]) -> str:
+    """What `render()` makes of the plan `data` holds (a view of `wta plan`: its text, JSON,
+    graph), kept under the same key as the plan: an unchanged plan's view is not computed
+    again, nor is networkx loaded for it. `name` tells the views apart (format and path)."""
+    if state_dir is None:
+        return render()
+    path = state_dir / VIEWS_FILE
+    key = cache_key(data).decode()
+    views: dict[str, str] = {}
+    with suppress(Exception):  # a corrupt file of any kind is a miss, never an error
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        if stored["key"] == key and isinstance(stored["views"], dict):
+            views = {k: v for k, v in stored["views"].items() if isinstance(v, str)}
+    if name in views:
+        return views[name]
+    views[name] = text = render()
+    _replace(path, json.dumps({"key": key, "views": views}).encode())
+    return text
 
 
 def cache_key(data: bytes) -> bytes:
@@ -81,9 +103,14 @@ def _write(path: Path, key: bytes, plan: Plan) -> None:
     """Replace the cache atomically. Only a state directory that exists gets one (a command
     that reads the plan makes none in a repository wta never ran in); one that cannot be
     written (a read-only repository) leaves the plan uncached."""
-    temp = path.with_name(f".{CACHE_FILE}.{os.getpid()}.{threading.get_ident()}.tmp")
+    _replace(path, key + b"\n" + plan.model_dump_json(by_alias=True).encode())
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write `path` atomically, only in a state directory that exists (see _write)."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        temp.write_bytes(key + b"\n" + plan.model_dump_json(by_alias=True).encode())
+        temp.write_bytes(data)
         temp.replace(path)
     except OSError:
         with suppress(OSError):
