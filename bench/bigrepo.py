@@ -163,7 +163,7 @@ def measure(part: Part, results: dict[str, list[Measured]], report: Report) -> N
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--files", type=int, default=10000, help="M, files in the repository")
     parser.add_argument("--features-a", type=int, default=12, help="A, features of part (a)")
     parser.add_argument("--slots-a", type=int, default=4, help="S, max_parallel of part (a)")

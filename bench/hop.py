@@ -132,7 +132,7 @@ def git_calls(template: Path, tmp: Path, plans: tuple[Path, Path], n: int, k: in
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--features", type=int, default=15, help="N, the chain's length")
     parser.add_argument("--files", type=int, default=100, help="M, files in the repository")
     parser.add_argument("--repeat", type=int, default=5, help="rounds")

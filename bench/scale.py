@@ -108,7 +108,7 @@ def edges(values: list[float], edge: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--features", type=int, default=300, help="N, independent features")
     parser.add_argument("--files", type=int, default=100, help="M, files in the repository")
     parser.add_argument("--parallel", type=int, default=4, help="P, max_parallel")

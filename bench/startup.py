@@ -84,7 +84,7 @@ def peak_rss_mb(tmp: Path, features: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--features", type=int, default=15, help="N, features of the run")
     parser.add_argument("--files", type=int, default=100, help="M, files in the repository")
     parser.add_argument("--repeat", type=int, default=15, help="R, rounds")
