@@ -186,6 +186,27 @@ def test_a_branch_with_someone_elses_work_on_a_recorded_base_is_refused(
     assert git(repo, "rev-parse", "wta/a") == tip
 
 
+def test_a_directory_that_is_not_a_worktree_where_a_feature_goes_stops_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = plan_repo(tmp_path, SPECS, BASE)
+    stale = tmp_path / "repo.wta" / "a"  # left by another clone of the same name, say
+    stale.mkdir(parents=True)
+    (stale / "notes.txt").write_text("someone's\n")
+    (tmp_path / "repo.wta" / "b").mkdir()  # empty: wta may use it
+    capsys.readouterr()
+
+    assert wta(repo, "run") == 2
+
+    assert capsys.readouterr().err == (
+        f"wta: error: {stale} exists and is not a worktree of {repo}; wta makes each"
+        " feature's worktree there and never overwrites what it did not make: move it away"
+        " or delete it, then run again\n"
+    )
+    assert (stale / "notes.txt").read_text() == "someone's\n"
+    assert git(repo, "branch", "--list", "wta/*") == ""
+
+
 def test_done_features_are_merged_from_the_first_status_on(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

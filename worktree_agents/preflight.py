@@ -5,6 +5,7 @@ Preflight for the run to use, with the files agents will not see as they are."""
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from worktree_agents.reconcile import own_branches, reconcile
 from worktree_agents.recovery import landed, settle
 from worktree_agents.store import Store
 from worktree_agents.uncommitted import uncommitted_files
+from worktree_agents.worktree_files import registered_at
 from worktree_agents.worktrees import resolve_worktree_root
 
 
@@ -76,6 +78,7 @@ def preflight(
     reconciled = reconcile(repo, plan, store, base_commit, root)
     _check_branches(repo, plan, store, selected, base_commit, root)
     to_run = _to_run(store, selected, options)
+    _check_worktree_paths(repo, root, to_run)
     profiles = profiles_used(plan, to_run, options.profile)
     check_agents(AgentChecks(loaded.base_dir, repo.toplevel).problems(profiles))
     uncommitted = uncommitted_files(repo, loaded, to_run, profiles)
@@ -90,6 +93,30 @@ def preflight(
     return Preflight(
         selected, base_branch, base_commit, root, slots, synced, uncommitted, reconciled.lost
     )
+
+
+def _check_worktree_paths(repo: GitRepo, root: Path, to_run: list[FeatureId]) -> None:
+    """A feature's worktree goes to `<root>/<id>`: a directory there that is not a worktree
+    of this repository (left by another clone, or made by hand) is never overwritten, and
+    is named now rather than failing each of those features."""
+    taken = []
+    for fid in to_run:
+        path = root / fid
+        with suppress(OSError):
+            if not path.is_dir():
+                occupied = path.exists() or path.is_symlink()
+            else:
+                occupied = any(path.iterdir()) and not registered_at(repo.common_dir, path)
+            if occupied:
+                taken.append(str(path))
+    if taken:
+        them = "it" if len(taken) == 1 else "them"
+        raise UsageError(
+            f"{', '.join(taken)} {'exists' if len(taken) == 1 else 'exist'} and"
+            f" {'is not a worktree' if len(taken) == 1 else 'are not worktrees'} of"
+            f" {repo.toplevel}; wta makes each feature's worktree there and never overwrites"
+            f" what it did not make: move {them} away or delete {them}, then run again"
+        )
 
 
 def _to_run(store: Store, selected: tuple[FeatureId, ...], options: RunOptions) -> list[FeatureId]:
