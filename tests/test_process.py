@@ -207,10 +207,10 @@ def test_processes_left_behind_after_a_normal_exit_are_killed(tmp_path: Path) ->
     pids = tmp_path / "pids"
     result = run(sh(f"sleep 60 & echo $$ $! > {pids}"), tmp_path)
     assert timeless(result) == ProcessResult(0, None, 0.0, "")
-    assert (tmp_path / "logs" / "out.log").read_text() == (
-        "[wta] the child exited and left processes behind; killing them\n"
-    )
     group, grandchild = map(int, pids.read_text().split())
+    assert (tmp_path / "logs" / "out.log").read_text() == (
+        f"[wta] the child exited and left processes behind (pid {grandchild}); killing them\n"
+    )
     assert (gone(group, group=True), gone(grandchild, group=False)) == (True, True)
 
 

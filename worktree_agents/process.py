@@ -118,19 +118,28 @@ async def _feed(stdin: asyncio.StreamWriter, data: bytes) -> None:
 
 def _has_live_member(pgid: int) -> bool | None:
     """Whether a non-zombie process is in the group; None when /proc cannot tell."""
+    live = _live_members(pgid, first_only=True)
+    return None if live is None else bool(live)
+
+
+def _live_members(pgid: int, *, first_only: bool = False) -> list[int] | None:
+    """The group's non-zombie processes; None when /proc cannot tell."""
     proc = Path("/proc")
     if not (proc / "self" / "stat").is_file():
         return None
+    found = []
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
         try:
             state, _ppid, pgrp, *_ = (entry / "stat").read_text().rpartition(")")[2].split()
             if int(pgrp) == pgid and state not in ("Z", "X"):
-                return True
+                found.append(int(entry.name))
+                if first_only:
+                    break
         except (OSError, ValueError):  # it exited while we looked
             continue
-    return False
+    return sorted(found)
 
 
 def _group_exists(pgid: int, *, count_zombies: bool) -> bool:
@@ -276,9 +285,10 @@ async def _finish(
         out.note(f"{why}; killing the process group")
     elif _group_exists(proc.pid, count_zombies=False):
         # Log only: the tail stays the child's output, for "exited N: <last line>".
-        out.write(
-            NOTE_PREFIX + "the child exited and left processes behind; killing them", keep=False
-        )
+        left = _live_members(proc.pid) or []
+        pids = f" ({'pid' if len(left) == 1 else 'pids'} {', '.join(map(str, left))})"
+        note = f"the child exited and left processes behind{pids if left else ''}; killing them"
+        out.write(NOTE_PREFIX + note, keep=False)
     await _kill_group(proc.pid, out)
     await asyncio.wait({exited}, timeout=CONFIRM_S)
     _, stuck = await asyncio.wait(tasks, timeout=DRAIN_S)
