@@ -3,7 +3,7 @@ feature, with and without reused worktrees.
 
 Usage: python bench/bigrepo.py [--files 10000] [--features-a 12] [--slots-a 4]
                                [--features-b 8] [--repeat 2] [--part a|b|both]
-                               [--reuse-key] [--json FILE] [--dir DIR]
+                               [--json FILE] [--dir DIR]
 
 What it measures. A repository of M small text files in nested directories (one commit),
 on the file system of --dir (default /tmp; the goal is about ext4), and independent patch
@@ -13,8 +13,7 @@ refreshed: a clean checkout, copied in a second); the rounds rotate the order of
 variants.
 
 - (a) A features on S slots (`max_parallel` S): `wta run --plan ... --no-live`, timed as a
-  subprocess. With --reuse-key, twice: `[run] reuse_worktrees = true` and `= false` in the
-  plan; without it the plan has no such key (wta's default; today's main knows no reuse).
+  subprocess, twice: `[run] reuse_worktrees = true` (wta's default) and `= false`.
 - (b) B features on 1 slot: the same wta variants.
 - the fresh floor, in both parts: one bash script that does per feature, in plan order,
   `git worktree add -b <id> <dir> <tip>`, `git apply`, `git add -A && git commit`,
@@ -115,14 +114,9 @@ def worktree_step(m: Measured, slots: int) -> float:
 
 
 def variants(
-    part: Part, template: Path, tmp: Path, patches: Path, reuse_key: bool
+    part: Part, template: Path, tmp: Path, patches: Path
 ) -> dict[str, Callable[[], Measured]]:
-    plans: dict[str, tuple[str, ...]] = {"wta": ()}
-    if reuse_key:
-        plans = {
-            "wta reuse": ("reuse_worktrees = true",),
-            "wta fresh": ("reuse_worktrees = false",),
-        }
+    plans = {"wta reuse": ("reuse_worktrees = true",), "wta fresh": ("reuse_worktrees = false",)}
     out: dict[str, Callable[[], Measured]] = {}
     for name, keys in plans.items():
         plan = tmp / "plan" / f"{part.name}-{name.replace(' ', '-')}.toml"
@@ -170,9 +164,6 @@ def main() -> None:
     parser.add_argument("--features-b", type=int, default=8, help="B, features of part (b)")
     parser.add_argument("--repeat", type=int, default=2, help="rounds")
     parser.add_argument("--part", choices=["a", "b", "both"], default="both")
-    parser.add_argument(
-        "--reuse-key", action="store_true", help="write [run] reuse_worktrees in the plans"
-    )
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     parser.add_argument("--dir", type=Path, default=None, help="where to build (default: /tmp)")
     args = parser.parse_args()
@@ -191,18 +182,17 @@ def main() -> None:
         print(f"{args.files} files in {tmp}, {args.repeat} rounds; {wta_command()}", flush=True)
         for part in parts:
             print(f"({part.name}) {len(part.ids)} features on {part.slots} slot(s)", flush=True)
-            todo = variants(part, template, tmp, patches, args.reuse_key)
+            todo = variants(part, template, tmp, patches)
             results = interleave(todo, args.repeat, lambda m: f"{m.wall:7.2f} s wall")
             measure(part, results, report)
-    goals(report, args.reuse_key, "b" in [p.name for p in parts])
+    goals(report, "b" in [p.name for p in parts])
     report.finish(args.json)
 
 
-def goals(report: Report, reuse_key: bool, part_b: bool) -> None:
+def goals(report: Report, part_b: bool) -> None:
     if not part_b:
         return
-    name = "b_wta_reuse" if reuse_key else "b_wta"
-    which = "with reuse_worktrees = true" if reuse_key else "as the plan's default"
+    name, which = "b_wta_reuse", "with reuse_worktrees = true"
     print()
     ratio = report.figures[f"{name}_ratio"]
     report.goal("b_run_ratio", ratio, 0.5, f"(b) wta {which} / fresh script, whole run")

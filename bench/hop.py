@@ -10,6 +10,9 @@ features, each depending on the one before and adding one file of its own; `max_
   is the median of the gaps between consecutive features' `merged` events in the run's
   event log (N-1 gaps: each is the next feature's claim, worktree, agent, commit and
   merge). Also printed: (wall clock of `wta run` - wall clock of `wta --version`) / N.
+  wta reuses a merged feature's worktree for the next (its default); the same run with
+  `[run] reuse_worktrees = false`, a new worktree per feature as the floor makes, is
+  measured too (`wta fresh`).
 - the floor: one bash script doing the same git work per feature, in chain order:
   `git worktree add -b <id> <dir> <tip>`, `git apply`, `git add -A && git commit`,
   `git merge-tree --write-tree <tip> <id>`, `git commit-tree`, `git update-ref` with the
@@ -17,7 +20,7 @@ features, each depending on the one before and adding one file of its own; `max_
   figure); the median gap between its own update-refs (bash's $EPOCHREALTIME) is printed
   too.
 
-The rounds alternate the order of the two. The goal compares the medians over rounds:
+The rounds alternate the order of the three. The goal compares the medians over rounds:
 wta's hop at most 2x the floor's; the median of each round's own ratio is printed too (on
 a loaded machine it is the steadier of the two). Both must produce the same integration tree.
 
@@ -150,13 +153,16 @@ def main() -> None:
         ids = [f"f{i:02d}" for i in range(n)]
         write_patches(patches, ids)
         plan, plan_k = tmp / "plan" / "wta.toml", tmp / "plan" / "short.toml"
+        plan_fresh = tmp / "plan" / "fresh.toml"
         write_plan(plan, patches, ids, 1, chain=True)
+        write_plan(plan_fresh, patches, ids, 1, chain=True, run_keys=["reuse_worktrees = false"])
         write_plan(plan_k, patches, ids[:k], 1, chain=True)
         print(f"chain of {n} features, {args.files} files, {args.repeat} rounds; {wta_command()}")
 
         script = FLOOR.replace("{ids}", " ".join(ids))
         todo: dict[str, Callable[[], WtaRun | Script]] = {
             "wta run": lambda: run_wta(fresh_copy(template, tmp / "run"), plan),
+            "wta fresh": lambda: run_wta(fresh_copy(template, tmp / "run"), plan_fresh),
             "floor script": lambda: run_script(
                 fresh_copy(template, tmp / "run"), script, str(patches), str(tmp / "wt")
             ),
@@ -165,6 +171,7 @@ def main() -> None:
         versions = [version_time() for _ in range(args.repeat)]
         runs = [m for m in results["wta run"] if isinstance(m, WtaRun)]
         scripts = [m for m in results["floor script"] if isinstance(m, Script)]
+        fresh = [m for m in results["wta fresh"] if isinstance(m, WtaRun)]
 
         report = git_calls(template, tmp, (plan, plan_k), n, k)
     print()
@@ -179,13 +186,17 @@ def main() -> None:
     report.figure("floor_hop_s", floor_hop, f"floor: script wall clock / {n}, s")
     floor_gap = median([median(script_gaps(s)) for s in scripts])
     report.figure("floor_gap_s", floor_gap, "floor: median gap between its update-refs, s")
+    fresh_hop = median([median(merged_gaps(r.events)) for r in fresh])
+    report.figure("wta_fresh_hop_s", fresh_hop, "wta fresh (no reuse): median gap, s")
+    report.figure("fresh_ratio", fresh_hop / floor_hop, "wta fresh hop / floor hop")
     report.figure("ratio", wta_hop / floor_hop, "wta hop / floor hop")
     paired = [
         median(merged_gaps(r.events)) * n / s.wall for r, s in zip(runs, scripts, strict=True)
     ]
     report.figure("paired_ratio", median(paired), "median of each round's wta hop / floor hop")
     report.goal("hop_ratio", wta_hop / floor_hop, 2, "one hop at most 2x the bash floor")
-    report.check_trees({"wta run": {r.tree for r in runs}, "floor": {s.tree for s in scripts}})
+    trees = {"wta run": {r.tree for r in runs}, "wta fresh": {r.tree for r in fresh}}
+    report.check_trees({**trees, "floor": {s.tree for s in scripts}})
     report.finish(args.json)
 
 

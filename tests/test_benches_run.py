@@ -57,6 +57,8 @@ def test_hop_bench_runs(tmp_path: Path) -> None:
         "wta_hop_from_wall_s",
         "floor_hop_s",
         "floor_gap_s",
+        "wta_fresh_hop_s",
+        "fresh_ratio",
         "ratio",
         "paired_ratio",
     }
@@ -92,8 +94,8 @@ def test_bigrepo_bench_runs(tmp_path: Path) -> None:
     figures = {
         f"{part}_{name}_{what}"
         for part, names in (
-            ("a", ["wta", "fresh_script"]),
-            ("b", ["wta", "fresh_script", "reuse_script"]),
+            ("a", ["wta_reuse", "wta_fresh", "fresh_script"]),
+            ("b", ["wta_reuse", "wta_fresh", "fresh_script", "reuse_script"]),
         )
         for name in names
         for what in ("s", "ratio", "paired", "worktree_ms")
