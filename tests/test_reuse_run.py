@@ -110,3 +110,28 @@ def test_a_failed_features_worktree_is_kept_not_reused(
     trees = tmp_path / "repo.wta"
     assert (calls, linked(repo)) == (["add", "add", "move"], [f"{trees}/a", f"{trees}/c"])
     assert git(trees / "a", "symbolic-ref", "HEAD") == "refs/heads/wta/a"
+
+
+def test_wta_merge_of_done_features_hands_one_worktree_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    specs = [Spec(fid, {f"{fid}.txt": f"{fid}\n"}) for fid in ("a", "b", "c")]
+    trees = []
+    for name, run in (("reuse", ""), ("fresh", "reuse_worktrees = false\n")):
+        repo = chain_repo(tmp_path / name, run, specs)
+        monkeypatch.setenv("SETUP_RECORD", str(repo.parent / "setup.txt"))
+        assert wta(repo, "run", "--no-merge") == 0
+        assert wta(repo, "clean") == 0  # as in a CI job's fresh clone: no worktree left
+        trace = repo.parent / "trace.txt"
+        monkeypatch.setenv("WTA_GIT_TRACE", str(trace))
+        assert wta(repo, "merge") == 0
+        monkeypatch.delenv("WTA_GIT_TRACE")
+        calls = worktree_calls([line.split("\t")[1:] for line in trace.read_text().splitlines()])
+        assert calls == (["add", "move", "move"] if name == "reuse" else ["add", "add", "add"])
+        trees.append(git(repo, "rev-parse", "wta/integration^{tree}"))
+        assert [
+            git(repo, "log", "-1", "--format=%(trailers:key=Wta-Feature,valueonly)", f"wta/{f}")
+            for f in ("a", "b", "c")
+        ] == ["a", "b", "c"]  # each branch on its merged commit
+    assert trees[0] == trees[1]
+    capsys.readouterr()

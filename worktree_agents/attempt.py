@@ -149,7 +149,7 @@ class Attempt:
         store.annotate_attempt(
             fid, self.n, base_commit=base, log_path=str(self.files.log), branch=branch
         )
-        worktree = await self._take_over(base) if ctx.loaded.plan.run.reuse_worktrees else None
+        worktree = await take_over(ctx, fid, base) if ctx.loaded.plan.run.reuse_worktrees else None
         if worktree is None:
             worktree = await asyncio.to_thread(ctx.worktrees.create, fid, base, reset=True)
         self.files.dir.mkdir(parents=True, exist_ok=True)
@@ -164,20 +164,6 @@ class Attempt:
         )
         ctx.journal.emit(created)
         return worktree
-
-    async def _take_over(self, base: CommitSha) -> Worktree | None:
-        """A merged feature's worktree, made a fresh checkout at `base` for this feature,
-        once the work started after its merge is done (tidy.py); the checkout of its branch,
-        kept for the run's end, is not needed then."""
-        worktrees = self.ctx.worktrees
-        old = await asyncio.to_thread(worktrees.claim, self.fid)
-        if old is None:
-            return None
-        dropped = await self.ctx.tidy.take(old.path)
-        taken = await asyncio.to_thread(worktrees.take_over, self.fid, base, old)
-        if taken is None and dropped is not None:
-            self.ctx.tidy.later(old.path, dropped)  # it stays for `wta clean`, on its branch
-        return taken
 
     async def _prepare(self, worktree: Worktree, task: AgentTask) -> Failure | None:
         """wta's setup of the new worktree, before the agent: the ignored files that
@@ -385,3 +371,19 @@ class Attempt:
         if report.failed is not None:
             return failures.checks_failed(report, report.failed)
         return None
+
+
+async def take_over(ctx: RunContext, fid: FeatureId, base: CommitSha) -> Worktree | None:
+    """A merged feature's worktree, made a fresh checkout at `base` for `fid`
+    (`[run] reuse_worktrees`), once the work started after its merge is done (tidy.py); the
+    checkout of its branch, kept for the run's end, is not needed then. None when there is
+    none to take, or it cannot be taken: then a new one is made."""
+    worktrees = ctx.worktrees
+    old = await asyncio.to_thread(worktrees.claim, fid)
+    if old is None:
+        return None
+    dropped = await ctx.tidy.take(old.path)
+    taken = await asyncio.to_thread(worktrees.take_over, fid, base, old)
+    if taken is None and dropped is not None:
+        ctx.tidy.later(old.path, dropped)  # it stays for `wta clean`, on its branch
+    return taken

@@ -9,7 +9,7 @@ import asyncio
 from dataclasses import replace
 
 from worktree_agents import failures
-from worktree_agents.attempt import ATTEMPTS_REF, SAVED_REF
+from worktree_agents.attempt import ATTEMPTS_REF, SAVED_REF, take_over
 from worktree_agents.context import RunContext
 from worktree_agents.dag import BLOCKING, FeatureGraph, propagate_skips
 from worktree_agents.domain import CommitSha, FeatureId, FeatureState
@@ -63,26 +63,32 @@ class DoneMerger(Orchestrator):
             if record.commit_sha is None or record.base_commit is None:
                 raise WtaError(f"'{record.id}' is done, but its commit was never recorded")
             head, base = record.commit_sha, record.base_commit
-            worktree = await asyncio.to_thread(self._worktree, ctx, record, head, base)
+            worktree = await self._worktree(ctx, record, head, base)
             task = checks_task(ctx, feature, record.profile, attempt, worktree, files)
-            return await integrate(ctx, feature, worktree, head, files, task)
+            failure = await integrate(ctx, feature, worktree, head, files, task)
+            if failure is None and self.plan.run.reuse_worktrees:
+                ctx.worktrees.release(worktree)  # merged: the next one may take it over
+            return failure
         except Exception as exc:  # one feature's crash must not take the others down
             append_log(files.log, failures.crash_report(exc), self.plan.run.max_log_bytes)
             merged = ctx.journal.store.get(record.id)
             return None if merged and merged.state is FeatureState.MERGED else failures.crashed(exc)
 
-    def _worktree(
+    async def _worktree(
         self, ctx: RunContext, record: FeatureRecord, head: CommitSha, base: CommitSha
     ) -> Worktree:
-        """The feature's worktree made again at `head` (a pristine checkout for the checks
-        on the merged result); work someone added on its branch since is kept first."""
+        """The feature's worktree at `head` (a pristine checkout for the checks on the
+        merged result): the last merged one's taken over, or a new one; work someone added
+        on its branch since is kept first."""
         fid = record.id
         known = [f"{ATTEMPTS_REF}/{fid}/", f"{SAVED_REF}/{fid}/", HEADS + ctx.coordinator.branch]
         saved_as = f"{SAVED_REF}/{fid}/{record.attempts}-merge"
-        saved = ctx.worktrees.save_unrecorded_work(fid, saved_as, known)
+        saved = await asyncio.to_thread(ctx.worktrees.save_unrecorded_work, fid, saved_as, known)
         if saved is not None:
             ctx.journal.emit(WorkSaved(run_id=ctx.journal.run_id, feature_id=fid, ref=saved))
-        worktree = ctx.worktrees.create(fid, head, reset=True)
+        worktree = await take_over(ctx, fid, head) if self.plan.run.reuse_worktrees else None
+        if worktree is None:
+            worktree = await asyncio.to_thread(ctx.worktrees.create, fid, head, reset=True)
         return replace(worktree, base_commit=base)  # the change is base..head
 
 
