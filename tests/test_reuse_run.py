@@ -11,6 +11,8 @@ import pytest
 from gitutil import git
 from runutil import BASE, Spec, plan_repo, wta
 
+from worktree_agents.reuse import HANDING_OVER
+
 # Setup fails if anything of the last feature's survived (its ignored build output), or if
 # the .worktreeinclude file was not copied in again; it records every feature it ran for,
 # with what it found in node_modules/ (which it then fills, as `npm ci` would).
@@ -135,3 +137,24 @@ def test_wta_merge_of_done_features_hands_one_worktree_on(
         ] == ["a", "b", "c"]  # each branch on its merged commit
     assert trees[0] == trees[1]
     capsys.readouterr()
+
+
+def test_clean_removes_a_worktree_a_killed_handover_left_half_switched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = chain_repo(tmp_path / "killed", "", CHAIN[:2])
+    traced_run(repo, monkeypatch)
+    worktree = tmp_path / "killed" / "repo.wta" / "b"
+    admin = Path(git(worktree, "rev-parse", "--absolute-git-dir"))
+    # as a checkout killed midway through a handover leaves it: files half switched
+    (worktree / "a.txt").write_text("half switched\n")
+    capsys.readouterr()
+    assert wta(repo, "clean") == 0
+    assert capsys.readouterr().out == (
+        "removed 0 worktrees\n"
+        "kept 1 with changes to tracked files: b; pass --force to remove them anyway\n"
+    )
+    (admin / HANDING_OVER).write_text("0" * 40 + "\n")  # ... with its handover unfinished
+    assert wta(repo, "clean") == 0
+    assert capsys.readouterr().out == "removed 1 worktree: b\n"
+    assert linked(repo) == []

@@ -5,46 +5,45 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from worktree_agents.tidy import Tidy
 
 
-def test_started_work_is_waited_for_and_later_work_dropped_when_the_worktree_is_taken() -> None:
+def test_taking_a_worktree_waits_for_the_work_on_it_in_order() -> None:
     done: list[str] = []
     gate = threading.Event()
 
     def slow() -> None:
         gate.wait(10)
-        done.append("started")
+        done.append("first")
 
     async def scenario() -> list[str]:
         tidy = Tidy()
         tidy.start(Path("/w/a"), slow)
-        tidy.later(Path("/w/a"), lambda: done.append("later"))
+        tidy.start(Path("/w/a"), lambda: done.append("second"))  # after the first
         await asyncio.sleep(0)
         assert done == []  # running in its own thread, held by the gate
         gate.set()
-        dropped = await tidy.take(Path("/w/a"))
-        assert dropped is not None
-        await tidy.drain()
-        return done
+        await tidy.take(Path("/w/a"))
+        return list(done)
 
-    assert asyncio.run(scenario()) == ["started"]
+    assert asyncio.run(scenario()) == ["first", "second"]
 
 
-def test_the_runs_end_runs_what_was_kept_for_later_in_order_per_worktree() -> None:
+def test_the_runs_end_waits_for_all_of_it() -> None:
     done: list[str] = []
 
-    async def scenario() -> list[str]:
-        tidy = Tidy()
-        tidy.later(Path("/w/a"), lambda: done.append("a later"))
-        tidy.start(Path("/w/b"), lambda: done.append("b first"))
-        tidy.later(Path("/w/b"), lambda: done.append("b later"))
-        await tidy.drain()
-        assert await tidy.take(Path("/w/a")) is None  # nothing left
-        return done
+    def record(name: str) -> Callable[[], None]:
+        return lambda: done.append(name)
 
-    result = asyncio.run(scenario())
-    assert sorted(result) == ["a later", "b first", "b later"]
-    assert result.index("b first") < result.index("b later")
+    async def scenario() -> None:
+        tidy = Tidy()
+        for name in ("a", "b", "c"):
+            tidy.start(Path(f"/w/{name}"), record(name))
+        await tidy.drain()
+        await tidy.take(Path("/w/a"))  # nothing left: returns at once
+
+    asyncio.run(scenario())
+    assert sorted(done) == ["a", "b", "c"]

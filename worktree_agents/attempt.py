@@ -375,15 +375,11 @@ class Attempt:
 
 async def take_over(ctx: RunContext, fid: FeatureId, base: CommitSha) -> Worktree | None:
     """A merged feature's worktree, made a fresh checkout at `base` for `fid`
-    (`[run] reuse_worktrees`), once the work started after its merge is done (tidy.py); the
-    checkout of its branch, kept for the run's end, is not needed then. None when there is
-    none to take, or it cannot be taken: then a new one is made."""
+    (`[run] reuse_worktrees`), once the work after its merge (its branch's move: tidy.py) is
+    done. None when there is none to take, or it cannot be taken: then a new one is made."""
     worktrees = ctx.worktrees
     old = await asyncio.to_thread(worktrees.claim, fid)
     if old is None:
         return None
-    dropped = await ctx.tidy.take(old.path)
-    taken = await asyncio.to_thread(worktrees.take_over, fid, base, old)
-    if taken is None and dropped is not None:
-        ctx.tidy.later(old.path, dropped)  # it stays for `wta clean`, on its branch
-    return taken
+    await ctx.tidy.take(old.path)
+    return await asyncio.to_thread(worktrees.take_over, fid, base, old)

@@ -100,35 +100,22 @@ def _merged(
     ctx: RunContext, worktree: Worktree, merged: CommitSha, files: AttemptFiles, head: CommitSha
 ) -> None:
     """Record the merge at once (from here on nothing may make this feature run and merge
-    again); the rest is off the critical path (tidy.py): the branch moves to the merged
-    commit (by compare-and-swap from `head`; the worktree is detached first, at the same
-    commit, so no file changes), and the worktree goes back on it, at the run's end when
-    the next feature may take the worktree over instead."""
+    again); then, off the critical path (tidy.py), the branch moves to the merged commit by
+    compare-and-swap from `head`. The worktree is detached first, at the same commit (no
+    file changes), and stays so: it shows the attempt's own work, and a checkout of the
+    merged tree there would be one more step a kill could leave half-done."""
     ctx.journal.merged(worktree.feature_id, merged)
-    path, branch, cap = worktree.path, worktree.branch, ctx.loaded.plan.run.max_log_bytes
-
-    def noted(work: Callable[[], None]) -> Callable[[], None]:
-        def run() -> None:
-            try:
-                work()
-            except GitError as exc:  # the merge stands; only the branch or its worktree is off
-                note = f"[wta] merged, but {branch} could not be moved to {merged}: {exc}"
-                append_log(files.log, note, cap)
-
-        return run
+    path, branch = worktree.path, worktree.branch
 
     def move() -> None:
-        ctx.repo.run("checkout", "--quiet", "--detach", cwd=path)
-        ctx.repo.update_ref(HEADS + branch, merged, head)
+        try:
+            ctx.repo.run("checkout", "--quiet", "--detach", cwd=path)
+            ctx.repo.update_ref(HEADS + branch, merged, head)
+        except GitError as exc:  # the merge stands; only the branch's tip is off
+            note = f"[wta] merged, but {branch} could not be moved to {merged}: {exc}"
+            append_log(files.log, note, ctx.loaded.plan.run.max_log_bytes)
 
-    def attach() -> None:
-        ctx.repo.run("checkout", "--quiet", "--force", branch, cwd=path)
-
-    ctx.tidy.start(path, noted(move))
-    if ctx.loaded.plan.run.reuse_worktrees:
-        ctx.tidy.later(path, noted(attach))
-    else:
-        ctx.tidy.start(path, noted(attach))
+    ctx.tidy.start(path, move)
 
 
 def _verify_after_merge(ctx: RunContext) -> bool:

@@ -19,6 +19,10 @@ from worktree_agents.domain import CommitSha
 from worktree_agents.git import GitRepo
 
 KeepIgnored = tuple[str, ...]
+# In the worktree's admin dir from the start of a handover until the worktree is the next
+# feature's: one found there means a run was killed midway, and the worktree's files are
+# whatever the killed checkout or clean left, no one's work (`wta clean` removes it).
+HANDING_OVER = "wta-handing-over"
 
 
 def reusable(path: Path, admin: Path) -> str | None:
@@ -34,16 +38,29 @@ def reusable(path: Path, admin: Path) -> str | None:
     return None
 
 
-def hand_over(repo: GitRepo, path: Path, commit: CommitSha, keep: KeepIgnored) -> list[str]:
-    """Make the worktree at `path` a fresh checkout of `commit` (detached): tracked files,
-    index, untracked and ignored files (but `keep`), submodules. Returns a note for each
-    submodule left empty, as a new worktree's checkout does."""
+def hand_over(
+    repo: GitRepo, path: Path, admin: Path, commit: CommitSha, keep: KeepIgnored
+) -> list[str]:
+    """Make the worktree at `path` (admin dir `admin`) a fresh checkout of `commit`
+    (detached): tracked files, index, untracked and ignored files (but `keep`), submodules.
+    Returns a note for each submodule left empty, as a new worktree's checkout does. Marks
+    the worktree as handed over until `handed_over`."""
+    (admin / HANDING_OVER).write_text(commit + "\n", encoding="utf-8")
     repo.run(*workers_setting(), "checkout", "--quiet", "--force", "--detach", commit, cwd=path)
     clean(repo, path, keep)
     return [
         f"submodule {sub.relative_to(path)} is left empty: {why}"
         for sub, why in populate_submodules(repo, repo.toplevel, path)
     ]
+
+
+def handed_over(admin: Path) -> None:
+    (admin / HANDING_OVER).unlink(missing_ok=True)
+
+
+def mid_hand_over(admin: Path | None) -> bool:
+    """Whether a run was killed while it handed this worktree over (see HANDING_OVER)."""
+    return admin is not None and (admin / HANDING_OVER).exists()
 
 
 def clean(repo: GitRepo, path: Path, keep: KeepIgnored) -> None:

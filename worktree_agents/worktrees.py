@@ -20,7 +20,7 @@ from worktree_agents.checkout import check_out, make_full
 from worktree_agents.domain import BranchName, CommitSha, FeatureId
 from worktree_agents.errors import GitError, RepoError, WtaError
 from worktree_agents.git import HEADS, GitRepo, WorktreeEntry
-from worktree_agents.reuse import KeepIgnored, hand_over, reusable
+from worktree_agents.reuse import KeepIgnored, hand_over, handed_over, mid_hand_over, reusable
 
 BASE_FILE = "wta-base"  # in the worktree's admin dir, so it lives and dies with the worktree
 
@@ -275,6 +275,8 @@ class WorktreeManager:
         the worktree, and keep the branch's tip as `save_as` unless a ref under `known`
         already holds it. Returns the ref made, if any: nothing on wta's branches is lost."""
         existing = self._own(feature_id)
+        if existing is None or mid_hand_over(files.admin_of(existing.path)):
+            existing = None  # a handover a killed run left midway: its files are no one's
         if existing is not None and uncommitted_edits(self.repo, existing.path):
             message = "Saved by wta before a new attempt: uncommitted work."
             self.commit_all(existing, message, untracked=False)
@@ -325,7 +327,7 @@ class WorktreeManager:
             return None
         if uncommitted_edits(self.repo, old.path):
             return None  # someone's work (wta leaves none after a merge): not for reuse
-        notes = hand_over(self.repo, old.path, commit, self.keep_ignored)
+        notes = hand_over(self.repo, old.path, admin, commit, self.keep_ignored)
         with self.repo.worktree_lock():
             # recorded first: a run killed from here on leaves a worktree wta knows as its
             # own, detached at this base (list() finds it; `wta clean` removes it)
@@ -336,12 +338,14 @@ class WorktreeManager:
                 self.repo.run("worktree", "move", str(old.path), str(path))
             except GitError:  # it stays where it is, for `wta clean`; the feature gets a new one
                 record.write_text(was, encoding="utf-8")
+                handed_over(admin)
                 return None
             known = self._known()
             known.pop(old.path, None)
             known[path] = admin
             self.repo.update_ref(HEADS + branch, commit, old_tip)
             self.repo.run("symbolic-ref", "HEAD", HEADS + branch, cwd=path)
+            handed_over(admin)
         note = f"took over the worktree of {old.feature_id} (reuse_worktrees)"
         return Worktree(feature_id, path, branch, commit, head=commit, notes=(note, *notes))
 

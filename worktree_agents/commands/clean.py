@@ -8,7 +8,9 @@ from pathlib import Path
 from worktree_agents.domain import FeatureState
 from worktree_agents.lock import RunLock
 from worktree_agents.plan_load import load_repo_and_plan
+from worktree_agents.reuse import mid_hand_over
 from worktree_agents.store import Store
+from worktree_agents.worktree_files import admin_of
 from worktree_agents.worktrees import (
     WorktreeManager,
     default_worktree_root,
@@ -38,7 +40,9 @@ def run_clean(repo_dir: Path, plan_path: Path, include_failed: bool, force: bool
             state = states.get(worktree.feature_id)
             if state not in removable:
                 continue
-            if uncommitted_edits(repo, worktree.path) and not force:
+            # a handover a killed run left midway: its files are no one's work
+            handing = mid_hand_over(admin_of(worktree.path))
+            if uncommitted_edits(repo, worktree.path) and not force and not handing:
                 kept.append(worktree.feature_id)
                 continue
             manager.remove(worktree.feature_id, force=True)
