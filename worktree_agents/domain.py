@@ -11,6 +11,8 @@ CommitSha = NewType("CommitSha", str)
 BranchName = NewType("BranchName", str)
 RunId = NewType("RunId", str)
 
+HEADS = "refs/heads/"  # where branches live
+
 
 class ColorMode(StrEnum):
     """`--color`: whether the live table is coloured (here, so the parser loads no more)."""

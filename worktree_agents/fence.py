@@ -16,14 +16,8 @@ from typing import Protocol, TypeVar
 
 from worktree_agents.domain import CommitSha, GuardrailRule
 from worktree_agents.failures import Finding
-from worktree_agents.git import (
-    HEADS,
-    GitRepo,
-    StashStamp,
-    restore_stash,
-    stash_entries,
-    stash_stamp,
-)
+from worktree_agents.git import HEADS, GitRepo
+from worktree_agents.stash import StashStamp, restore_stash, stash_entries, stash_stamp
 from worktree_agents.worktrees import Worktree, WorktreeManager
 
 _T = TypeVar("_T")

@@ -9,14 +9,16 @@ import re
 import subprocess
 import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import IO
 
+from worktree_agents.domain import HEADS as HEADS  # where everyone has found it
 from worktree_agents.domain import BranchName, CommitSha
 from worktree_agents.errors import GitError, RepoError
+from worktree_agents.worktree_files import WorktreeHead, worktree_heads
 
 # Inherited from a hook or a parent git process, these would point git at some other
 # repository, index or object store than the one wta discovered.
@@ -36,7 +38,6 @@ FIXED_VARS = {
     "GIT_SEQUENCE_EDITOR": "true",
     "GIT_PAGER": "cat",
 }
-HEADS = "refs/heads/"
 # When set, wta appends a line per git command it runs to this file (benches and tests
 # count the git calls of a feature with it).
 TRACE_VAR = "WTA_GIT_TRACE"
@@ -70,15 +71,6 @@ class WorktreeEntry:
     bare: bool = False
     locked: bool = False
     prunable: bool = False  # its directory is gone
-
-
-@dataclass(frozen=True)
-class WorktreeHead:
-    """A worktree as its files tell it (GitRepo.worktree_heads)."""
-
-    path: Path
-    branch: BranchName | None  # None when detached
-    prunable: bool  # its directory is gone
 
 
 def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -401,7 +393,7 @@ class GitRepo:
 
     def worktree_heads(self) -> list[WorktreeHead]:
         """Every worktree, the main one first, with the branch it has checked out: read from
-        the files git keeps for each (its HEAD, its `gitdir`), with no process. It is asked
+        the files git keeps for each (worktree_files.py), with no process. It is asked
         around every agent and before every merge, and `git worktree list` costs more with
         every worktree (28.7 ms with 300, measured)."""
         if self.common_dir.name != ".git" and self.git_dir != self.common_dir:
@@ -410,22 +402,7 @@ class GitRepo:
             listed = self.worktrees()
             return [WorktreeHead(e.path, e.branch, e.prunable) for e in listed if not e.bare]
         main = self.common_dir.parent if self.common_dir.name == ".git" else self.toplevel
-        heads = [(self.common_dir / "HEAD", main, False)]
-        with suppress(OSError):
-            for admin in sorted(os.scandir(self.common_dir / "worktrees"), key=lambda e: e.name):
-                with suppress(OSError):
-                    gitfile = Path(admin.path, Path(admin.path, "gitdir").read_text().strip())
-                    where = Path(os.path.realpath(gitfile.parent))
-                    heads.append((Path(admin.path, "HEAD"), where, not gitfile.exists()))
-        found = []
-        for head, where, prunable in heads:
-            with suppress(OSError):
-                ref = head.read_text(encoding="utf-8", errors="surrogateescape").strip()
-                branch = (
-                    ref.removeprefix("ref: " + HEADS) if ref.startswith("ref: " + HEADS) else None
-                )
-                found.append(WorktreeHead(where, BranchName(branch) if branch else None, prunable))
-        return found
+        return worktree_heads(self.common_dir, main)
 
     def ref_value(self, ref: str) -> CommitSha | None:
         """What the full ref name `ref` points at (not peeled), or None if it does not exist:
@@ -520,60 +497,3 @@ def commit_identity(cwd: Path) -> dict[str, str]:
             if name.startswith(f"GIT_{role}_") and name not in os.environ:
                 env[name] = value
     return env
-
-
-def stash_entries(repo: GitRepo) -> list[tuple[CommitSha, str]]:
-    """The stash, newest first: (commit, message) of each entry."""
-    listed = repo.run("stash", "list", "--format=%H%x00%gs", ok_codes=(0, 128)).stdout
-    entries = [line.split("\0", 1) for line in listed.splitlines() if "\0" in line]
-    return [(CommitSha(sha), message) for sha, message in entries]
-
-
-StashStamp = tuple[bytes | None, bytes | None, tuple[int, int, int] | None]
-
-
-def stash_stamp(repo: GitRepo) -> StashStamp:
-    """What would tell that the stash changed, read without a process: its reflog (the
-    entries), its ref, and the packed refs (where the ref may live)."""
-
-    def read(path: Path) -> bytes | None:
-        try:
-            return path.read_bytes()
-        except OSError:
-            return None
-
-    try:
-        st = (repo.common_dir / "packed-refs").stat()
-        packed: tuple[int, int, int] | None = (st.st_size, st.st_mtime_ns, st.st_ino)
-    except OSError:
-        packed = None
-    logs = read(repo.common_dir / "logs" / "refs" / "stash")
-    return logs, read(repo.common_dir / "refs" / "stash"), packed
-
-
-def restore_stash(
-    repo: GitRepo, before: list[tuple[CommitSha, str]], made_on: str | None = None
-) -> tuple[int, int]:
-    """Put back stash entries that were in `before` and are gone now (an agent ran `git
-    stash pop` or `drop`: refs/stash is shared by every worktree), and drop entries made
-    since on the branch `made_on` (git names the branch in each entry's message). Returns
-    how many were put back and how many dropped."""
-    now = stash_entries(repo)
-    present = {sha for sha, _ in now}
-    missing = [(sha, message) for sha, message in before if sha not in present]
-    stale = repo.rev_parse("refs/stash") if missing and not now else None
-    if stale is not None:
-        # refs/stash left without its reflog (wta's hook refused the deletion that drops
-        # the last entry): `stash store` of the same commit would write no reflog entry.
-        repo.delete_ref("refs/stash", stale)
-    for sha, message in reversed(missing):  # oldest first, so the newest ends on top
-        repo.run("stash", "store", "-m", message, sha)
-    if made_on is None:
-        return len(missing), 0
-    known = {sha for sha, _ in before}
-    marks = (f"WIP on {made_on}: ", f"On {made_on}: ")
-    added = [sha for sha, message in now if sha not in known and message.startswith(marks)]
-    for sha in added:
-        index = next(i for i, (s, _) in enumerate(stash_entries(repo)) if s == sha)
-        repo.run("stash", "drop", "--quiet", f"stash@{{{index}}}")
-    return len(missing), len(added)

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from worktree_agents.domain import BranchName
-from worktree_agents.git import HEADS
+from worktree_agents.domain import HEADS, BranchName
 
 GITDIR_PREFIX = "gitdir: "
 REF_PREFIX = "ref: "
@@ -84,3 +84,21 @@ def admin_dirs(common_dir: Path) -> Iterator[tuple[Path, Path]]:
         path = path_of(admin)
         if path is not None:
             yield admin, path
+
+
+@dataclass(frozen=True)
+class WorktreeHead:
+    """A worktree as its files tell it."""
+
+    path: Path
+    branch: BranchName | None  # None when detached
+    prunable: bool  # its directory is gone
+
+
+def worktree_heads(common_dir: Path, main: Path) -> list[WorktreeHead]:
+    """The main worktree at `main` (whose HEAD is the common dir's), then every linked one
+    git has a readable record of, each with the branch it has checked out."""
+    heads = [WorktreeHead(main, head_branch(common_dir), False)]
+    for admin, path in admin_dirs(common_dir):
+        heads.append(WorktreeHead(path, head_branch(admin), not (path / ".git").exists()))
+    return heads
