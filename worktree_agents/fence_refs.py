@@ -64,7 +64,6 @@ class RefCheck:
         # the attempt's own branch, the integration branch (put back by the coordinator)
         # and the stash (StashCheck's)
         self.skip = skip
-        self.integration_seen: CommitSha | None = None  # in the last look at every ref
 
     def _prepare(self) -> dict[str, CommitSha]:
         install_hooks(self.repo)
@@ -93,12 +92,10 @@ class RefCheck:
         found = self.repo.run("rev-parse", "--verify", "--quiet", ref, ok_codes=(0, 1))
         return CommitSha(found.stdout.strip()) if found.stdout.strip() else None
 
-    def _put_back(self, before: dict[str, CommitSha]) -> list[str]:
-        """Other refs that moved onto the attempt's own commits, put back: yours, and other
-        features' branches (wta moves those only to their own work, never onto this
-        attempt's commits)."""
-        listed = all_refs(self.repo)
-        self.integration_seen = listed.get(self.coordinator.ref)
+    def _put_back(self, before: dict[str, CommitSha], listed: dict[str, CommitSha]) -> list[str]:
+        """Other refs that moved onto the attempt's own commits (`listed` holds every ref
+        now), put back: yours, and other features' branches (wta moves those only to their
+        own work, never onto this attempt's commits)."""
         now = other_refs(listed, self.skip)
         named = []
         for ref in sorted(before.keys() | now.keys()):
@@ -126,7 +123,10 @@ class RefCheck:
             tips.append(CommitSha(head.stdout.strip()) if head.exit_code == 0 else None)
         return any(tip is not None and self.repo.is_ancestor(commit, tip) for tip in tips)
 
-    def _findings(self, before: dict[str, CommitSha]) -> list[Finding]:
+    def _findings(self, before: dict[str, CommitSha]) -> tuple[list[Finding], CommitSha | None]:
+        """What the agent did to refs; and the integration tip in the same look at every
+        ref, so that the coordinator need not read it again."""
+        listed = all_refs(self.repo)
         found = []
         refused, stashed = self._refused()
         if refused:
@@ -138,11 +138,11 @@ class RefCheck:
             found.append(
                 Finding(rule=GuardrailRule.STASH, detail=detail, advice="Never use git stash.")
             )
-        put_back = self._put_back(before)
+        put_back = self._put_back(before, listed)
         if put_back:
             detail = f"the agent {', '.join(put_back)}; wta put them back"
             found.append(Finding(rule=GuardrailRule.REFS, detail=detail, advice=ADVICE))
-        return found
+        return found, listed.get(self.coordinator.ref)
 
     @asynccontextmanager
     async def watch(self, findings: list[Finding]) -> AsyncIterator[None]:
@@ -150,9 +150,9 @@ class RefCheck:
         try:
             yield
         finally:
-            findings += await in_own_thread(lambda: self._findings(before))
+            found, seen = await in_own_thread(lambda: self._findings(before))
+            findings += found
             async with self.merge_lock:
-                seen = self.integration_seen
                 await in_own_thread(lambda: self.coordinator.reclaim(seen))
             for move in self.coordinator.take_reclaimed():
                 detail = (

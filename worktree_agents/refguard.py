@@ -128,17 +128,17 @@ def user_hooks_dir(repo: GitRepo) -> str:
 
     Asked before every agent starts: the answer is kept while no config file it could
     come from has changed (their sizes and times, looked at without a process)."""
-    key = (repo.common_dir, _config_stamps(repo))
+    stamps = _config_stamps(repo)
     known = _hooks_dirs.get(repo.common_dir)
-    if known is not None and known[0] == key:
+    if known is not None and known[0] == stamps:
         return known[1]
     configured = repo.user_config("--path", "core.hooksPath")
     found = configured or str(repo.common_dir / "hooks")
-    _hooks_dirs[repo.common_dir] = (key, found)
+    _hooks_dirs[repo.common_dir] = (stamps, found)
     return found
 
 
-_hooks_dirs: dict[Path, tuple[tuple[Path, tuple[object, ...]], str]] = {}
+_hooks_dirs: dict[Path, tuple[tuple[object, ...], str]] = {}  # common dir -> (stamps, dir)
 
 
 def _config_stamps(repo: GitRepo) -> tuple[object, ...]:
