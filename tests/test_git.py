@@ -220,7 +220,6 @@ def test_branch_and_commit_queries(repo: GitRepo, repo_dir: Path) -> None:
     assert repo.rev_parse("refs/heads/main") == INITIAL
     assert repo.rev_parse("nope") is None
     assert repo.rev_parse("--all") is None
-    assert (repo.branch_exists("main"), repo.branch_exists("nope")) == (True, False)
     assert (repo.ref_exists("refs/heads/main"), repo.ref_exists("refs/heads/nope")) == (True, False)
 
 

@@ -320,9 +320,6 @@ class GitRepo:
         result = self.run("show-ref", "--verify", "--quiet", ref, ok_codes=(0, 1))
         return result.exit_code == 0
 
-    def branch_exists(self, name: str) -> bool:
-        return self.ref_exists(HEADS + name)
-
     def resolve_base(self, base: str | None) -> tuple[BranchName | None, CommitSha]:
         """The branch (None unless a local branch) and commit that `base` names.
 
