@@ -249,30 +249,26 @@ class MergeCoordinator:
         self._tips = {created}
         return created
 
-    def reclaim(self, seen: CommitSha | None = None) -> CommitSha | None:
+    def reclaim(self, seen: CommitSha | None = None) -> None:
         """Put the branch back (by compare-and-swap) where this coordinator left it if
         something else moved it, and note the move in `reclaimed`. `wta run` calls it under
         its merge lock, where nothing but its agents can have moved the branch; integrate()
         itself recomputes on a moved tip, as a coordinator elsewhere may have moved it.
-        Returns the tip as it found it unmoved (None if it was moved, or is unknown).
         `seen`: the tip as a listing of refs just showed it; if it is where this
         coordinator left it, the ref is not read again."""
-        if self.known is None:
-            return None
-        if seen is not None and seen == self.known:
-            return seen
+        if self.known is None or seen == self.known:
+            return
         now = self.tip()
         if now == self.known:
-            return now
+            return
         try:
             if now is None:
                 self.repo.update_ref(self.ref, self.known, None, message="wta: put back")
             else:
                 self.repo.update_ref(self.ref, self.known, now, message="wta: put back")
         except GitError:
-            return None  # it moved again: the next call sees where to
+            return  # it moved again: the next call sees where to
         self.reclaimed.append(ForeignMove(ref=self.ref, old=self.known, new=now))
-        return None
 
     def take_reclaimed(self) -> list[ForeignMove]:
         taken, self.reclaimed = self.reclaimed, []
